@@ -1,0 +1,326 @@
+"""The open tabular benchmark format (``pmfnas-tabular``, version 1) and its in-memory table.
+
+A table is a handful of arrays behind a tiny query, indexed by architecture row:
+
+* ``arch_ids`` (N,) str — each architecture's identifier in its space (``SearchSpace.table_key``);
+* ``epochs`` (F,) int — the epochs at which values were recorded (the fidelities), increasing;
+  a table of finals only has ``epochs == [max_epochs]`` and says so, it does not pretend to hold curves;
+* ``seconds`` (N, S, F) float — what reaching fidelity f from fidelity f-1 cost (train + eval);
+* ``curves[name]`` (N, S, F) float — one array per recorded metric; ``"valid"`` is the search metric
+  named by ``metadata.metric``; optional ones are ``"valid_loss"``, ``"test"``, ``"test_loss"``,
+  ``"train"``, ``"train_loss"``;
+* ``failed`` (N, S) bool — runs that genuinely failed (diverged, crashed); they are kept, not dropped;
+* ``arch_features`` (N, D) float, optional — architecture descriptors for spaces that only exist as a
+  table (named by ``metadata.extra["feature_names"]``).
+
+S is the number of repeats (seeds). Repeats are packed from index 0: an architecture with fewer
+repeats has NaN in its trailing slots. Every value that was not recorded is NaN, never invented.
+
+On disk a table is either a directory ``NAME/`` holding ``meta.json`` plus one ``.npy`` file per array
+(memory-mapped on load, so opening a full NAS-Bench-201 table is O(1)), or a single ``.npz`` file with
+the same arrays and the metadata JSON under the key ``meta.json`` (compact, for shipping).
+See ``docs/tabular-format.md``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+FORMAT_NAME = "pmfnas-tabular"
+FORMAT_VERSION = 1
+CURVE_NAMES = ("valid", "valid_loss", "test", "test_loss", "train", "train_loss")
+
+
+class BenchmarkFormatError(ValueError):
+    """A benchmark file or array set that does not follow the tabular format; names the problem."""
+
+
+@dataclass(frozen=True)
+class BenchmarkMetadata:
+    """What a table is: where it came from, what it measures and in which direction."""
+
+    name: str
+    space: str
+    dataset: str
+    metric: str
+    higher_is_better: bool
+    max_epochs: int
+    provenance: str
+    licence: str
+    canonical_keys: bool = False
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping) -> "BenchmarkMetadata":
+        known = {f for f in cls.__dataclass_fields__}
+        missing = [f for f in ("name", "space", "dataset", "metric", "higher_is_better", "max_epochs",
+                               "provenance", "licence") if f not in raw]
+        if missing:
+            raise BenchmarkFormatError(f"benchmark metadata lacks required field(s) {missing}")
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+class TabularBenchmark:
+    """Recorded learning curves of a set of architectures; immutable once built."""
+
+    def __init__(self, arch_ids: np.ndarray, epochs: np.ndarray, seconds: np.ndarray,
+                 curves: Mapping[str, np.ndarray], failed: np.ndarray, metadata: BenchmarkMetadata,
+                 arch_features: np.ndarray | None = None):
+        self.arch_ids = np.asarray(arch_ids)
+        self.arch_features = arch_features
+        self.epochs = np.asarray(epochs)
+        self.seconds = seconds
+        self.curves = dict(curves)
+        self.failed = np.asarray(failed, dtype=bool)
+        self.metadata = metadata
+        self._validate()
+        self._row_of = {str(a): i for i, a in enumerate(self.arch_ids.tolist())}
+        valid = self.curves["valid"]
+        # A repeat counts as present when it recorded anything at all, failed runs included.
+        present = ~np.all(np.isnan(valid), axis=2) | self.failed
+        self.n_repeats = present.sum(axis=1).astype(np.int64)
+
+    @classmethod
+    def from_arrays(cls, arch_ids, epochs, valid, seconds, *, metric: str, higher_is_better: bool,
+                    name: str = "custom", space: str = "custom", dataset: str = "unknown",
+                    provenance: str = "user-supplied arrays", licence: str = "unknown",
+                    failed=None, canonical_keys: bool = False, notes: str = "",
+                    arch_features=None, extra: dict | None = None, **other_curves) -> "TabularBenchmark":
+        """Wrap your own curves.
+
+        ``valid`` and ``seconds`` are (N, F) for one repeat or (N, S, F) for S repeats; the same holds
+        for any further curve given by keyword (``test=``, ``valid_loss=``, ...). ``epochs`` lists the
+        F recorded epochs; its last entry is the maximum fidelity.
+        """
+        def as3d(name, array):
+            array = np.asarray(array, dtype=np.float32)
+            if array.ndim == 2:
+                array = array[:, None, :]
+            if array.ndim != 3:
+                raise BenchmarkFormatError(f"{name} must be (N, F) or (N, S, F), got shape {array.shape}")
+            return array
+
+        unknown = sorted(set(other_curves) - set(CURVE_NAMES))
+        if unknown:
+            raise BenchmarkFormatError(f"unknown curve name(s) {unknown}; allowed: {list(CURVE_NAMES)}")
+        curves = {"valid": as3d("valid", valid)}
+        curves.update({k: as3d(k, v) for k, v in other_curves.items() if v is not None})
+        seconds = as3d("seconds", seconds)
+        epochs = np.asarray(epochs, dtype=np.int64)
+        n, s = curves["valid"].shape[:2]
+        failed = np.zeros((n, s), dtype=bool) if failed is None else np.asarray(failed, dtype=bool).reshape(n, -1)
+        meta = BenchmarkMetadata(name=name, space=space, dataset=dataset, metric=metric,
+                                 higher_is_better=bool(higher_is_better), max_epochs=int(epochs[-1]) if epochs.size else 0,
+                                 provenance=provenance, licence=licence, canonical_keys=canonical_keys, notes=notes,
+                                 extra=dict(extra or {}))
+        features = None if arch_features is None else np.asarray(arch_features, dtype=np.float32)
+        return cls(np.asarray(arch_ids, dtype=str), epochs, seconds, curves, failed, meta, features)
+
+    def _validate(self) -> None:
+        if "valid" not in self.curves:
+            raise BenchmarkFormatError("a table needs a 'valid' curve (the search metric)")
+        unknown = sorted(set(self.curves) - set(CURVE_NAMES))
+        if unknown:
+            raise BenchmarkFormatError(f"unknown curve name(s) {unknown}; allowed: {list(CURVE_NAMES)}")
+        n = len(self.arch_ids)
+        if self.arch_ids.ndim != 1 or n == 0:
+            raise BenchmarkFormatError(f"arch_ids must be a non-empty 1-d array, got shape {self.arch_ids.shape}")
+        if len(set(self.arch_ids.tolist())) != n:
+            raise BenchmarkFormatError("arch_ids must be unique")
+        if self.epochs.ndim != 1 or self.epochs.size == 0 or np.any(np.diff(self.epochs) <= 0) or self.epochs[0] < 1:
+            raise BenchmarkFormatError(f"epochs must be a strictly increasing list of positive ints, got {self.epochs.tolist()}")
+        if int(self.epochs[-1]) != self.metadata.max_epochs:
+            raise BenchmarkFormatError(
+                f"metadata max_epochs={self.metadata.max_epochs} but the last recorded epoch is {int(self.epochs[-1])}")
+        shape = self.curves["valid"].shape
+        if len(shape) != 3 or shape[0] != n or shape[2] != self.epochs.size:
+            raise BenchmarkFormatError(f"curve 'valid' has shape {shape}, expected ({n}, S, {self.epochs.size})")
+        for name, array in list(self.curves.items()) + [("seconds", self.seconds)]:
+            if array.shape != shape:
+                raise BenchmarkFormatError(f"array '{name}' has shape {array.shape}, expected {shape}")
+        if self.failed.shape != shape[:2]:
+            raise BenchmarkFormatError(f"array 'failed' has shape {self.failed.shape}, expected {shape[:2]}")
+        if self.arch_features is not None and (self.arch_features.ndim != 2 or self.arch_features.shape[0] != n):
+            raise BenchmarkFormatError(f"arch_features has shape {self.arch_features.shape}, expected ({n}, D)")
+        if np.any(self.seconds < 0):
+            raise BenchmarkFormatError("seconds must not be negative")
+
+    # ----------------------------------------------------------------- queries
+    def __len__(self) -> int:
+        return len(self.arch_ids)
+
+    @property
+    def max_epochs(self) -> int:
+        return self.metadata.max_epochs
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metadata.higher_is_better
+
+    @property
+    def n_repeat_slots(self) -> int:
+        return self.curves["valid"].shape[1]
+
+    def row(self, arch_id: str) -> int:
+        """Row of an identifier; KeyError naming it when the table does not hold it."""
+        try:
+            return self._row_of[arch_id]
+        except KeyError:
+            raise KeyError(f"architecture {arch_id!r} is not in benchmark {self.metadata.name!r}") from None
+
+    def __contains__(self, arch_id: object) -> bool:
+        return arch_id in self._row_of
+
+    def fidelity_index(self, epoch: int) -> int:
+        """Index of a recorded epoch; ValueError naming the epoch and the recorded ones otherwise."""
+        position = int(np.searchsorted(self.epochs, epoch))
+        if position >= self.epochs.size or int(self.epochs[position]) != epoch:
+            shown = self.epochs.tolist() if self.epochs.size <= 12 else f"{self.epochs[:3].tolist()} ... {self.epochs[-1]}"
+            raise ValueError(f"epoch {epoch} is not a recorded fidelity of {self.metadata.name!r}; recorded: {shown}")
+        return position
+
+    def final(self, curve: str = "valid") -> np.ndarray:
+        """(N,) mean over repeats of a curve at the last fidelity; NaN where nothing was recorded."""
+        values = np.asarray(self.curves[curve][:, :, -1], dtype=np.float64)
+        with np.errstate(all="ignore"):
+            counts = np.sum(~np.isnan(values), axis=1)
+            sums = np.nansum(values, axis=1)
+            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+    def full_evaluation_seconds(self) -> np.ndarray:
+        """(N,) mean over repeats of what one evaluation to max epochs costs."""
+        total = np.nansum(np.asarray(self.seconds, dtype=np.float64), axis=2)
+        present = ~np.all(np.isnan(np.asarray(self.seconds)), axis=2)
+        with np.errstate(all="ignore"):
+            return np.where(present.any(axis=1), np.nansum(np.where(present, total, np.nan), axis=1)
+                            / np.maximum(present.sum(axis=1), 1), np.nan)
+
+    def best_final(self, curve: str = "valid") -> tuple[str, float]:
+        """The architecture with the best mean final value of ``curve`` and that value."""
+        finals = self.final(curve)
+        if np.all(np.isnan(finals)):
+            raise ValueError(f"benchmark {self.metadata.name!r} has no final values of {curve!r}")
+        index = int(np.nanargmax(finals) if self.higher_is_better else np.nanargmin(finals))
+        return str(self.arch_ids[index]), float(finals[index])
+
+    # ------------------------------------------------------------------- disk
+    def save(self, path: str | os.PathLike, compressed: bool | None = None) -> Path:
+        """Write the table atomically: a ``.npz`` path gives one file, any other path a directory."""
+        path = Path(path)
+        arrays = self._arrays()
+        meta = json.dumps(self._meta_document(), indent=2, sort_keys=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".npz":
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            os.close(fd)
+            try:
+                writer = np.savez_compressed if compressed in (None, True) else np.savez
+                with open(tmp, "wb") as handle:
+                    writer(handle, **{"meta.json": np.frombuffer(meta.encode(), dtype=np.uint8)}, **arrays)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            return path
+        tmpdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp"))
+        try:
+            (tmpdir / "meta.json").write_text(meta)
+            for key, array in arrays.items():
+                np.save(tmpdir / f"{key}.npy", array, allow_pickle=False)
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmpdir, path)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TabularBenchmark":
+        """Open a table written by :meth:`save`; one clear BenchmarkFormatError if it is not one."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"benchmark file {str(path)!r} does not exist")
+        try:
+            if path.is_dir():
+                meta_file = path / "meta.json"
+                if not meta_file.is_file():
+                    raise BenchmarkFormatError(f"{path} is not a pmfnas-tabular directory: meta.json is missing")
+                document = json.loads(meta_file.read_text())
+                arrays = {}
+                for npy in path.glob("*.npy"):
+                    arrays[npy.stem] = np.load(npy, mmap_mode="r", allow_pickle=False)
+            else:
+                with np.load(path, allow_pickle=False) as archive:
+                    if "meta.json" not in archive.files:
+                        raise BenchmarkFormatError(f"{path} is not a pmfnas-tabular file: meta.json is missing")
+                    document = json.loads(archive["meta.json"].tobytes().decode())
+                    arrays = {k: archive[k] for k in archive.files if k != "meta.json"}
+        except (OSError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError) as error:
+            raise BenchmarkFormatError(f"cannot read benchmark {str(path)!r}: {error}") from None
+        except ValueError as error:
+            if isinstance(error, BenchmarkFormatError):
+                raise
+            raise BenchmarkFormatError(f"cannot read benchmark {str(path)!r}: {error}") from None
+        return cls._from_document(document, arrays, str(path))
+
+    @classmethod
+    def _from_document(cls, document: Mapping, arrays: Mapping[str, np.ndarray], where: str) -> "TabularBenchmark":
+        if document.get("format") != FORMAT_NAME:
+            raise BenchmarkFormatError(f"{where}: format is {document.get('format')!r}, expected {FORMAT_NAME!r}")
+        version = document.get("version")
+        if version != FORMAT_VERSION:
+            raise BenchmarkFormatError(f"{where}: format version {version!r} is not supported (this reader: {FORMAT_VERSION})")
+        missing = [k for k in ("arch_ids", "epochs", "seconds", "failed", "curve.valid") if k not in arrays]
+        if missing:
+            raise BenchmarkFormatError(f"{where}: missing array(s) {missing}")
+        curves = {k[len("curve."):]: v for k, v in arrays.items() if k.startswith("curve.")}
+        try:
+            return cls(arrays["arch_ids"], arrays["epochs"], arrays["seconds"], curves, arrays["failed"],
+                       BenchmarkMetadata.from_dict(document["metadata"]), arrays.get("arch_features"))
+        except BenchmarkFormatError as error:
+            raise BenchmarkFormatError(f"{where}: {error}") from None
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"arch_ids": np.asarray(self.arch_ids, dtype=str), "epochs": np.asarray(self.epochs, dtype=np.int64),
+                  "seconds": np.asarray(self.seconds, dtype=np.float32), "failed": np.asarray(self.failed, dtype=bool)}
+        arrays.update({f"curve.{k}": np.asarray(v, dtype=np.float32) for k, v in self.curves.items()})
+        if self.arch_features is not None:
+            arrays["arch_features"] = np.asarray(self.arch_features, dtype=np.float32)
+        return arrays
+
+    def _meta_document(self) -> dict:
+        return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "metadata": asdict(self.metadata)}
+
+    def describe(self) -> dict:
+        """The facts ``pmfnas benchmark info`` prints."""
+        best_arch, best_value = self.best_final("valid")
+        full_cost = self.full_evaluation_seconds()
+        return {
+            "name": self.metadata.name,
+            "space": self.metadata.space,
+            "dataset": self.metadata.dataset,
+            "architectures": len(self),
+            "repeats": int(self.n_repeat_slots),
+            "fidelities": int(self.epochs.size),
+            "epochs": f"{int(self.epochs[0])}..{int(self.epochs[-1])}" if self.epochs.size > 1 else str(int(self.epochs[0])),
+            "metric": self.metadata.metric,
+            "direction": "higher is better" if self.higher_is_better else "lower is better",
+            "best_final_valid": best_value,
+            "best_architecture": best_arch,
+            "failed_runs": int(self.failed.sum()),
+            "full_evaluation_seconds_median": float(np.nanmedian(full_cost)),
+            "full_evaluation_seconds_mean": float(np.nanmean(full_cost)),
+            "curves": sorted(self.curves),
+            "provenance": self.metadata.provenance,
+            "licence": self.metadata.licence,
+        }

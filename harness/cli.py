@@ -1,0 +1,117 @@
+"""The ``pmfnas`` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from benchmarks.registry import benchmark_names, load_benchmark
+from benchmarks.spaces.base import ArchitectureError
+from benchmarks.tabular import BenchmarkFormatError
+
+CONVERT_SOURCES = ("nb201-pth", "nats-tss", "nb201-final", "nbnlp-wt2")
+
+
+class UsageError(ValueError):
+    """A wrong command-line value; the CLI prints it and exits 2."""
+
+
+def _cmd_benchmark_info(args: argparse.Namespace) -> int:
+    table = load_benchmark(args.benchmark)
+    facts = table.describe()
+    width = max(len(k) for k in facts)
+    for key, value in facts.items():
+        if isinstance(value, float):
+            value = f"{value:.6g}"
+        elif isinstance(value, list):
+            value = ", ".join(value)
+        print(f"{key.replace('_', ' '):<{width}}  {value}")
+    return 0
+
+
+def _cmd_benchmark_list(args: argparse.Namespace) -> int:
+    for name in benchmark_names():
+        print(name)
+    return 0
+
+
+def _cmd_benchmark_convert(args: argparse.Namespace) -> int:
+    source = args.source
+    if source in ("nb201-pth", "nats-tss"):
+        if not args.path or not args.dataset:
+            raise UsageError(f"convert {source} needs PATH and --dataset")
+        from benchmarks.loaders.nb201_official import convert_official
+        table = convert_official(args.path, args.dataset, kind="nb201" if source == "nb201-pth" else "nats-tss")
+    elif source == "nb201-final":
+        if not args.dataset:
+            raise UsageError("convert nb201-final needs --dataset (cifar10-valid, cifar100 or imagenet16-120)")
+        from benchmarks.loaders.nb201_final import load_nb201_final
+        table = load_nb201_final(args.dataset)
+    else:
+        from benchmarks.loaders.nbnlp import load_nbnlp
+        table = load_nbnlp(args.path)
+    written = table.save(args.out)
+    print(f"wrote {written}: {len(table)} architectures × {table.epochs.size} fidelities × {table.n_repeat_slots} repeats")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare
+
+    methods = args.methods.split(",")
+    runs = compare(args.benchmark, methods, budget=args.budget, seeds=args.seeds, workers=args.workers,
+                   out=args.out, resume=args.resume, processes=args.processes, progress=not args.quiet)
+    summary = runs.groupby("method", sort=False)["regret"].agg(["mean", "median", "std"])
+    print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {args.out}/runs.csv, anytime.csv, summary.md, anytime.png, timing.csv")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pmfnas", description="Progressive multi-fidelity NAS harness")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    bench = commands.add_parser("benchmark", help="inspect and convert tabular benchmarks")
+    bench_cmds = bench.add_subparsers(dest="benchmark_command", required=True)
+    info = bench_cmds.add_parser("info", help="facts about a benchmark")
+    info.add_argument("benchmark", help="a built-in name (see 'pmfnas benchmark list') or a table path")
+    info.set_defaults(func=_cmd_benchmark_info)
+    listing = bench_cmds.add_parser("list", help="built-in benchmark names")
+    listing.set_defaults(func=_cmd_benchmark_list)
+    convert = bench_cmds.add_parser("convert", help="convert a benchmark into the open tabular format")
+    convert.add_argument("source", choices=CONVERT_SOURCES)
+    convert.add_argument("path", nargs="?", help="the official file (nb201-pth, nats-tss) or logs.zip (nbnlp-wt2)")
+    convert.add_argument("--dataset", help="cifar10-valid, cifar10, cifar100, ImageNet16-120 (imagenet16-120 for nb201-final)")
+    convert.add_argument("--out", required=True, help="output: NAME.npz (one compressed file) or a directory")
+    convert.set_defaults(func=_cmd_benchmark_convert)
+
+    comp = commands.add_parser("compare", help="compare search methods at equal simulated budget")
+    comp.add_argument("--benchmark", default="nbnlp-wt2", help="benchmark name or table path (default: nbnlp-wt2)")
+    comp.add_argument("--methods", default="random,sh,hyperband,asha,rea", help="comma-separated method names")
+    comp.add_argument("--budget", type=float, default=None,
+                      help="simulated seconds per run (default: 30 × the median cost of one full evaluation)")
+    comp.add_argument("--seeds", type=int, default=20, help="number of seeds per method (0..N-1)")
+    comp.add_argument("--workers", type=int, default=1, help="parallel simulated workers per run")
+    comp.add_argument("--processes", type=int, default=None, help="OS processes running runs in parallel (default: 2)")
+    comp.add_argument("--out", required=True, help="output directory")
+    comp.add_argument("--resume", action="store_true", help="finish only the runs missing from --out")
+    comp.add_argument("--quiet", action="store_true", help="no progress bar")
+    comp.set_defaults(func=_cmd_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ArchitectureError, BenchmarkFormatError, FileNotFoundError, KeyError, ValueError,
+            ModuleNotFoundError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"pmfnas: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

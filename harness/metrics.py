@@ -1,0 +1,53 @@
+"""Ground truth, regret and the statistics of a comparison. Only the harness reads test values."""
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from benchmarks.tabular import TabularBenchmark
+
+
+class GroundTruth:
+    """Max-epoch validation and test metrics of a table (means over repeats) and its best validation value."""
+
+    def __init__(self, table: TabularBenchmark):
+        self.higher_is_better = table.higher_is_better
+        self.final_valid = table.final("valid")
+        self.final_test = table.final("test") if "test" in table.curves else np.full(len(table), np.nan)
+        finite = self.final_valid[~np.isnan(self.final_valid)]
+        self.best_valid = float(finite.max() if self.higher_is_better else finite.min())
+
+    def regret(self, row: int | None) -> float:
+        """How far the chosen architecture's final validation metric is from the best (>= 0; NaN if none)."""
+        if row is None:
+            return float("nan")
+        value = float(self.final_valid[row])
+        return self.best_valid - value if self.higher_is_better else value - self.best_valid
+
+
+def regret_at(anytime: pd.DataFrame, moments: Sequence[float]) -> np.ndarray:
+    """Regret of the incumbent at each moment, from one run's (time, regret) steps; NaN before the first."""
+    times = anytime["time"].to_numpy()
+    regrets = anytime["regret"].to_numpy()
+    index = np.searchsorted(times, np.asarray(moments, dtype=float), side="right") - 1
+    return np.where(index >= 0, regrets[np.maximum(index, 0)], np.nan)
+
+
+def wilcoxon_table(regrets: pd.DataFrame) -> pd.DataFrame:
+    """Paired Wilcoxon signed-rank tests between every two methods (columns) over seeds (rows)."""
+    rows = []
+    for a, b in combinations(regrets.columns, 2):
+        pair = regrets[[a, b]].dropna()
+        difference = (pair[a] - pair[b]).to_numpy()
+        if len(pair) == 0 or np.all(difference == 0):
+            statistic, p_value = float("nan"), 1.0
+        else:
+            result = stats.wilcoxon(pair[a], pair[b])
+            statistic, p_value = float(result.statistic), float(result.pvalue)
+        rows.append({"method_a": a, "method_b": b, "n": len(pair), "median_a": float(pair[a].median()),
+                     "median_b": float(pair[b].median()), "statistic": statistic, "p_value": p_value})
+    return pd.DataFrame(rows)

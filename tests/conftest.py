@@ -1,0 +1,43 @@
+"""Shared fixtures: small synthetic tables and the path of the real NAS-Bench-NLP logs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.tabular import TabularBenchmark
+
+REPO = Path(__file__).resolve().parents[1]
+NBNLP_LOGS = REPO.parent / "shared" / "data" / "nasbench-nlp-wt2" / "logs.zip"
+
+
+def synthetic_table(n_archs: int = 40, n_epochs: int = 27, repeats: int = 1, seed: int = 0,
+                    higher_is_better: bool = True) -> TabularBenchmark:
+    """Saturating curves whose final values differ per architecture, with per-epoch costs that vary."""
+    rng = np.random.default_rng(seed)
+    final = rng.uniform(50, 95, size=(n_archs, 1, 1))
+    rate = rng.uniform(0.05, 0.4, size=(n_archs, 1, 1))
+    epochs = np.arange(1, n_epochs + 1)
+    noise = rng.normal(0, 0.3, size=(n_archs, repeats, n_epochs))
+    valid = final * (1 - np.exp(-rate * epochs)) + noise
+    if not higher_is_better:
+        valid = 100 - valid
+    seconds = rng.uniform(5, 15, size=(n_archs, 1, 1)) * np.ones((1, repeats, n_epochs))
+    features = np.column_stack([final[:, 0, 0] + rng.normal(0, 5, n_archs), rate[:, 0, 0]])
+    return TabularBenchmark.from_arrays(
+        [f"a{i:03d}" for i in range(n_archs)], epochs, valid, seconds, test=valid + 1.0,
+        metric="accuracy", higher_is_better=higher_is_better, name="synthetic", arch_features=features,
+        extra={"feature_names": ["final_proxy", "rate"]})
+
+
+@pytest.fixture
+def table() -> TabularBenchmark:
+    return synthetic_table()
+
+
+@pytest.fixture
+def nbnlp_logs() -> Path:
+    if not NBNLP_LOGS.is_file():
+        pytest.fail(f"the NAS-Bench-NLP logs are expected at {NBNLP_LOGS} (shared/ beside the checkout)")
+    return NBNLP_LOGS
