@@ -120,21 +120,23 @@ class PMFNAS(Searcher):
             self.predictor = LearningCurvePredictor(problem.max_epochs, rng, min_curves=self.config.min_curves)
         else:
             self.predictor = LastValuePredictor(problem.max_epochs)
-        self._exhausted = False
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> Job | None:
-        for _ in range(4):  # at most one full round of empty stages before giving up
+        # A stage may have nothing to do (say, a finite space is used up); a whole round with no job ends the search.
+        for _ in range(4):
             if self._queue:
                 job = self._queue.popleft()
                 self._pending.add(job.arch)
                 return job
-            if self._pending or self._exhausted:
+            if self._pending:
                 return None
             self._advance()
         return None
 
     def tell(self, job: Job, observation: Observation) -> None:
+        if job.arch not in self._pending:
+            raise ValueError(f"told about {job.arch}, which is not in flight")
         self._pending.discard(job.arch)
         candidate = self.candidates[job.arch]
         candidate.epochs = np.asarray(observation.epochs, dtype=int)
@@ -170,8 +172,6 @@ class PMFNAS(Searcher):
                                                              int(round(self.config.n_global * (1 - rho))))
         for arch in self._space_filling_sample(n):
             self._new_candidate(arch, self.low)
-        if not self._queue:
-            self._exhausted = True
 
     def _stage_regional(self) -> None:
         pool = [c for c in self._alive() if c.trained < self.medium]

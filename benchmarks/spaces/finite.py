@@ -31,7 +31,9 @@ class FiniteSpace:
         else:
             self._features = np.asarray(features, dtype=np.float64)
         self._k = min(k_neighbours, len(self.arch_ids) - 1)
-        self._neighbours: np.ndarray | None = None
+        scale = self._features.std(axis=0) if self._features.size else np.ones(0)
+        self._standardised = (self._features - self._features.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+        self._neighbours: dict[int, list[str]] = {}
 
     def parse(self, text: str) -> str:
         key = str(text).strip()
@@ -46,7 +48,14 @@ class FiniteSpace:
     def neighbours(self, arch: str) -> list[str]:
         if self._features.shape[1] == 0:
             return [a for a in self.arch_ids if a != arch]
-        return [self.arch_ids[j] for j in self._neighbour_table()[self._index[self.parse(arch)]]]
+        row = self._index[self.parse(arch)]
+        if row not in self._neighbours:
+            # One row of distances at a time: a full N×N table would not fit for large tables.
+            distances = ((self._standardised - self._standardised[row]) ** 2).sum(axis=1)
+            distances[row] = np.inf
+            nearest = np.argsort(distances, kind="stable")[: self._k]  # stable: ties resolve by table order
+            self._neighbours[row] = [self.arch_ids[j] for j in nearest]
+        return list(self._neighbours[row])
 
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
         options = self.neighbours(arch)
@@ -60,13 +69,3 @@ class FiniteSpace:
 
     def table_key(self, arch: str) -> str:
         return arch
-
-    def _neighbour_table(self) -> np.ndarray:
-        if self._neighbours is None:
-            scale = self._features.std(axis=0)
-            z = (self._features - self._features.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-            distances = ((z[:, None, :] - z[None, :, :]) ** 2).sum(axis=2)
-            np.fill_diagonal(distances, np.inf)
-            # Stable sort so ties resolve by table order and neighbourhoods are reproducible.
-            self._neighbours = np.argsort(distances, axis=1, kind="stable")[:, : self._k]
-        return self._neighbours

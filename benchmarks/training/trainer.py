@@ -1,0 +1,509 @@
+"""``TrainerOracle``: the fidelity oracle that really trains NAS-Bench-201 networks with PyTorch.
+
+It implements :class:`benchmarks.oracle.FidelityOracle` with the same semantics as the tabular
+oracle: ``evaluate(arch, e)`` returns the whole observed validation curve up to epoch ``e``; asking
+again for more epochs RESUMES the run from its checkpoint and charges only the extra epochs; a run
+that diverges or raises returns ``failed=True`` with a reason and the oracle goes on.
+
+Training recipe (NAS-Bench-201, Dong & Yang 2020, "LESS"/200-epoch setting): SGD with Nesterov
+momentum 0.9, learning rate 0.1 with cosine decay to 0 over the MAXIMUM number of epochs, stepped
+every iteration (so the curve up to epoch e is exactly the prefix of the max-epoch run), weight
+decay 5e-4 on every parameter, batch 256, cross-entropy loss, no gradient clipping. Data and
+augmentation: :mod:`benchmarks.training.data`.
+
+Cost. ``Evaluation.cost`` is the measured seconds of the epochs this call trained, each epoch being
+one pass over the training split plus one evaluation of the validation split (CUDA synchronised).
+Not charged (bookkeeping, not search cost): model construction, checkpoint writes, and the test-set
+evaluation that is recorded for the table.
+
+Checkpoints. After every epoch the oracle writes, atomically (temporary file + ``os.replace``), the
+model, optimizer and scheduler states, the trial's ``torch.Generator`` state (data order and
+augmentation draw from it; the trial uses no other randomness after initialisation), the epoch and the
+recorded history, to ``checkpoint_dir/<settings fingerprint>/<arch hash>.pt``. The global torch RNG
+is used only to initialise the weights, under a lock and a seed derived from ``(seed, arch)``, and is
+restored afterwards: a trial's result does not depend on which other trials ran before or beside it.
+
+Determinism. On the CPU a resumed run is bitwise the run that never stopped (same process, same thread
+count). On CUDA the default favours speed (cuDNN autotuning, bf16 autocast), so reruns agree only
+approximately; ``deterministic=True`` asks cuDNN for deterministic kernels.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmarks.oracle import Evaluation
+from benchmarks.spaces.nb201 import NB201Space
+from benchmarks.tabular import TabularBenchmark
+from benchmarks.training.data import DataSplits, draw_augmentation, load_dataset, make_batch
+from benchmarks.training.nb201_model import build_network, count_parameters
+
+__all__ = ["TrainConfig", "TrialRecord", "TrainerOracle", "trial_seed"]
+
+_INIT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (and hence its curve).
+
+    ``train_size``/``valid_size``/``test_size`` keep the first n images of each split (None: all).
+    ``bf16`` applies bf16 autocast on CUDA devices that support it (ignored on the CPU).
+    ``test_every_epoch=False`` evaluates the test split only at the last epoch of each ``evaluate``
+    call (the fidelities the search stopped at) instead of after every epoch.
+    """
+
+    dataset: str = "fashion-mnist"
+    data_root: str | None = None
+    C: int = 16
+    N: int = 5
+    max_epochs: int = 200
+    batch_size: int = 256
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    seed: int = 0
+    split_seed: int = 0
+    train_size: int | None = None
+    valid_size: int | None = None
+    test_size: int | None = None
+    device: str = "cpu"
+    bf16: bool = True
+    channels_last: bool = False
+    deterministic: bool = False
+    test_every_epoch: bool = True
+    eval_batch_size: int = 1024
+
+    def __post_init__(self):
+        for name in ("C", "N", "max_epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "N" else 1):
+                raise ValueError(f"{name}={value!r} must be a positive int")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr!r} must be positive")
+
+    def fingerprint(self) -> str:
+        """A short hash of the settings that change what a run computes (not where checkpoints go)."""
+        relevant = {k: v for k, v in dataclasses.asdict(self).items()
+                    if k not in ("data_root", "test_every_epoch", "eval_batch_size")}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trial_seed(seed: int, arch: str) -> int:
+    """The seed of one trial: a hash of the oracle's seed and the architecture (order-independent)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}|{arch}".encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass
+class TrialRecord:
+    """What one architecture's run observed so far; lists are indexed by epoch - 1.
+
+    Accuracies are percentages, rounded to float32 so that a replay from the (float32) table sees
+    exactly the values the real search saw. ``seconds[i]`` is the charged cost of epoch i+1;
+    a failed epoch has NaN metrics and the seconds spent until the failure.
+    """
+
+    arch: str
+    seed: int
+    n_params: int = 0
+    valid_acc: list[float] = field(default_factory=list)
+    valid_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    failed: bool = False
+    reason: str = ""
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.valid_acc)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "TrialRecord":
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+class _Diverged(RuntimeError):
+    pass
+
+
+def _f32(value: float) -> float:
+    return float(np.float32(value))
+
+
+def _is_oom(error: BaseException) -> bool:
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(error, oom)) or "out of memory" in str(error).lower()
+
+
+class TrainerOracle:
+    """A :class:`~benchmarks.oracle.FidelityOracle` over the NB201 space that trains for real.
+
+    Parameters
+    ----------
+    config: a :class:`TrainConfig`; keyword ``overrides`` replace its fields
+        (``TrainerOracle(dataset="fashion-mnist", C=8, N=1, max_epochs=4)``).
+    fidelities: the epochs at which ``evaluate`` may stop (default every epoch 1..max_epochs).
+    checkpoint_dir: where checkpoints go (default: a temporary directory removed with the oracle).
+    data: prebuilt :class:`~benchmarks.training.data.DataSplits` (default: loaded on first use from
+        ``config.dataset``/``data_root`` and moved to ``config.device``).
+    reuse_checkpoints: when True, an architecture whose checkpoint (same settings fingerprint) is
+        already in ``checkpoint_dir`` continues from it; its earlier epochs count as paid before (not
+        charged again). Use it to restart an interrupted recording.
+
+    Thread-safe: trials of different architectures may run concurrently (``ThreadedPool``).
+    """
+
+    metric = "valid_accuracy"
+    higher_is_better = True
+
+    def __init__(self, config: TrainConfig | None = None, *, fidelities=None, checkpoint_dir=None,
+                 data: DataSplits | None = None, reuse_checkpoints: bool = False, **overrides):
+        config = config or TrainConfig()
+        if overrides:
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.space = NB201Space()
+        self.device = torch.device(config.device)
+        if fidelities is None:
+            fidelities = range(1, config.max_epochs + 1)
+        self._fidelities = tuple(sorted({int(f) for f in fidelities}))
+        if not self._fidelities or self._fidelities[0] < 1 or self._fidelities[-1] != config.max_epochs:
+            raise ValueError(f"fidelities {self._fidelities} must be positive epochs ending at max_epochs={config.max_epochs}")
+        self._tmpdir = None
+        if checkpoint_dir is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="pmfnas-ckpt-")
+            checkpoint_dir = self._tmpdir.name
+        self.checkpoint_dir = Path(checkpoint_dir) / config.fingerprint()
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.reuse_checkpoints = bool(reuse_checkpoints)
+        self._data = data.to(self.device) if data is not None else None
+        self._lock = threading.Lock()
+        self._arch_locks: dict[str, threading.Lock] = {}
+        self._records: dict[str, TrialRecord] = {}
+        self.use_bf16 = bool(config.bf16 and self.device.type == "cuda" and torch.cuda.is_available()
+                             and torch.cuda.is_bf16_supported())
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = not config.deterministic
+            if config.deterministic:
+                torch.backends.cudnn.deterministic = True
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def max_epochs(self) -> int:
+        return self.config.max_epochs
+
+    @property
+    def fidelities(self) -> tuple[int, ...]:
+        return self._fidelities
+
+    def paid_epochs(self, arch: str) -> int:
+        record = self._records.get(self.space.parse(arch))
+        return 0 if record is None else record.epochs_done
+
+    @property
+    def data(self) -> DataSplits:
+        """The dataset splits (loaded on first access)."""
+        return self.prepare()
+
+    def prepare(self) -> DataSplits:
+        """Load the data now (so a missing dataset fails here, not as a failed trial)."""
+        with self._lock:
+            if self._data is None:
+                c = self.config
+                self._data = load_dataset(c.dataset, c.data_root, split_seed=c.split_seed, train_size=c.train_size,
+                                          valid_size=c.valid_size, test_size=c.test_size, device=self.device)
+            return self._data
+
+    @property
+    def records(self) -> dict[str, TrialRecord]:
+        """Every trial so far, by architecture, in the order first evaluated."""
+        return dict(self._records)
+
+    def evaluate(self, arch: str, epochs: int) -> Evaluation:
+        arch = self.space.parse(arch)
+        if isinstance(epochs, bool) or int(epochs) != epochs or int(epochs) not in self._fidelities:
+            raise ValueError(f"epochs={epochs!r} is not a fidelity of this trainer; fidelities: "
+                             f"{self._fidelities if len(self._fidelities) <= 12 else (self._fidelities[0], '...', self._fidelities[-1])}")
+        epochs = int(epochs)
+        data = self.prepare()
+        with self._lock:
+            arch_lock = self._arch_locks.setdefault(arch, threading.Lock())
+        with arch_lock:
+            record = self._records.get(arch)
+            if record is None:
+                record = self._new_record(arch)
+                with self._lock:
+                    self._records[arch] = record
+            cost = 0.0
+            if not record.failed and record.epochs_done < epochs:
+                cost = self._train(record, epochs, data)
+            return self._observed(record, epochs, cost)
+
+    def _observed(self, record: TrialRecord, epochs: int, cost: float) -> Evaluation:
+        """The curve at this oracle's fidelities up to ``epochs``, as a tabular oracle would show it.
+
+        A run that failed in epoch e <= ``epochs`` ends at the first fidelity >= e, with NaN there.
+        """
+        shown = [f for f in self._fidelities if f <= epochs]
+        failed = record.failed and record.epochs_done <= epochs
+        if failed:
+            e = record.epochs_done
+            shown = [f for f in shown if f < e] + [next(f for f in self._fidelities if f >= e)]
+        values = [record.valid_acc[f - 1] if f <= record.epochs_done else float("nan") for f in shown]
+        losses = [record.valid_loss[f - 1] if f <= record.epochs_done else float("nan") for f in shown]
+        if failed:
+            values[-1] = losses[-1] = float("nan")
+        return Evaluation(arch=record.arch, epochs=np.asarray(shown, dtype=np.int64), values=np.asarray(values, dtype=np.float64),
+                          losses=np.asarray(losses, dtype=np.float64), cost=float(cost), failed=failed,
+                          reason=record.reason if failed else "")
+
+    # ------------------------------------------------------------------ trials
+    def checkpoint_path(self, arch: str) -> Path:
+        return self.checkpoint_dir / (hashlib.sha256(self.space.parse(arch).encode()).hexdigest()[:20] + ".pt")
+
+    def load_checkpoint(self, arch: str, map_location="cpu") -> dict:
+        """The last checkpoint of ``arch`` (``model``, ``optimizer``, ``scheduler``, ``generator``, ``epoch``, ``record``)."""
+        return torch.load(self.checkpoint_path(arch), map_location=map_location, weights_only=True)
+
+    def _new_record(self, arch: str) -> TrialRecord:
+        path = self.checkpoint_path(arch)
+        if self.reuse_checkpoints and path.is_file():
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            return TrialRecord.from_dict(checkpoint["record"])
+        return TrialRecord(arch=arch, seed=trial_seed(self.config.seed, arch))
+
+    def _build(self, record: TrialRecord, steps_per_epoch: int, data: DataSplits):
+        c, spec = self.config, data.spec
+        with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(record.seed)
+            model = build_network(record.arch, spec.num_classes, C=c.C, N=c.N, in_channels=spec.in_channels)
+        record.n_params = count_parameters(model)
+        model = model.to(self.device)
+        if c.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(model.parameters(), lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
+                                    weight_decay=c.weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.max_epochs * steps_per_epoch, eta_min=0.0)
+        generator = torch.Generator().manual_seed(record.seed + 1)
+        return model, optimizer, scheduler, generator
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _train(self, record: TrialRecord, target: int, data: DataSplits) -> float:
+        """Train ``record`` from its last epoch to ``target``; return the charged seconds."""
+        c = self.config
+        steps = math.ceil(len(data.train_y) / c.batch_size)
+        charged = 0.0
+        epoch = record.epochs_done + 1
+        mark = time.perf_counter()  # start of what a failure in the current epoch is charged from
+        state = None
+        try:
+            state = self._build(record, steps, data)
+            if record.epochs_done > 0:
+                checkpoint = torch.load(self.checkpoint_path(record.arch), map_location=self.device, weights_only=True)
+                if int(checkpoint["epoch"]) != record.epochs_done:
+                    raise RuntimeError(f"checkpoint of {record.arch} holds epoch {checkpoint['epoch']}, "
+                                       f"expected {record.epochs_done}")
+                model, optimizer, scheduler, generator = state
+                model.load_state_dict(checkpoint["model"])
+                optimizer.load_state_dict(checkpoint["optimizer"])
+                scheduler.load_state_dict(checkpoint["scheduler"])
+                generator.set_state(checkpoint["generator"].cpu())
+                del checkpoint
+            for epoch in range(record.epochs_done + 1, target + 1):
+                self._sync()
+                mark = time.perf_counter()
+                train_loss, train_acc = self._train_epoch(state, data)
+                if not math.isfinite(train_loss):
+                    raise _Diverged(f"training loss became {train_loss} in epoch {epoch}")
+                valid_loss, valid_acc = self._eval(state[0], data, data.valid_x, data.valid_y)
+                if not math.isfinite(valid_loss):
+                    raise _Diverged(f"validation loss became {valid_loss} after epoch {epoch}")
+                self._sync()
+                seconds = time.perf_counter() - mark
+                if c.test_every_epoch or epoch == target:
+                    test_loss, test_acc = self._eval(state[0], data, data.test_x, data.test_y)
+                else:
+                    test_loss = test_acc = float("nan")
+                record.seconds.append(_f32(seconds))
+                for name, value in (("train_loss", train_loss), ("train_acc", train_acc), ("valid_loss", valid_loss),
+                                    ("valid_acc", valid_acc), ("test_loss", test_loss), ("test_acc", test_acc)):
+                    getattr(record, name).append(_f32(value))
+                self._save(record, state, epoch)
+                charged += _f32(seconds)
+        except Exception as error:  # a failed trial, not a failed search
+            seconds = time.perf_counter() - mark
+            self._fail(record, epoch, error, seconds)
+            charged += _f32(seconds)
+        finally:
+            state = None
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+        return charged
+
+    _CURVES = ("valid_acc", "valid_loss", "train_acc", "train_loss", "test_acc", "test_loss")
+
+    def _fail(self, record: TrialRecord, epoch: int, error: Exception, seconds: float) -> None:
+        """Mark ``record`` failed in ``epoch``: NaN metrics there, and the seconds spent until the failure."""
+        if isinstance(error, _Diverged):
+            reason = f"diverged: {error}"
+        elif _is_oom(error):
+            first = str(error).splitlines()[0] if str(error) else ""
+            reason = f"out of memory in epoch {epoch}: {type(error).__name__}: {first[:300]}"
+        else:
+            reason = f"{type(error).__name__} in epoch {epoch}: {str(error)[:300]}"
+        # A failure after the epoch's metrics were appended (checkpoint write) voids that epoch too.
+        for name in self._CURVES + ("seconds",):
+            del getattr(record, name)[epoch - 1:]
+        for name in self._CURVES:
+            getattr(record, name).append(float("nan"))
+        record.seconds.append(_f32(seconds))
+        record.failed = True
+        record.reason = reason
+
+    def _train_epoch(self, state, data: DataSplits) -> tuple[float, float]:
+        model, optimizer, scheduler, generator = state
+        c, spec = self.config, data.spec
+        model.train()
+        n = len(data.train_y)
+        # All of the epoch's randomness is drawn up front on the CPU and copied once.
+        order = torch.randperm(n, generator=generator)
+        offsets, flips = draw_augmentation(n, spec, generator)
+        order, offsets, flips = (t.to(self.device) for t in (order, offsets, flips))
+        stats = data.stats()
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        for begin in range(0, n, c.batch_size):
+            index = order[begin: begin + c.batch_size]
+            x = make_batch(data.train_x[index], spec, offsets=offsets[begin: begin + c.batch_size],
+                           flips=flips[begin: begin + c.batch_size], stats=stats, channels_last=c.channels_last)
+            y = data.train_y[index]
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach().double() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+        return float(loss_sum.item() / n), 100.0 * float(correct.item()) / n
+
+    @torch.no_grad()
+    def _eval(self, model, data: DataSplits, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+        c = self.config
+        model.eval()
+        stats = data.stats()
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        n = len(labels)
+        for begin in range(0, n, c.eval_batch_size):
+            x = make_batch(images[begin: begin + c.eval_batch_size], data.spec, stats=stats, channels_last=c.channels_last)
+            y = labels[begin: begin + c.eval_batch_size]
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                logits = model(x)
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
+            correct += (logits.argmax(1) == y).sum()
+        return float(loss_sum.item() / n), 100.0 * float(correct.item()) / n
+
+    def _save(self, record: TrialRecord, state, epoch: int) -> None:
+        model, optimizer, scheduler, generator = state
+        payload = {"arch": record.arch, "epoch": epoch, "fingerprint": self.config.fingerprint(),
+                   "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                   "record": record.to_dict()}
+        path = self.checkpoint_path(record.arch)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    # ------------------------------------------------------------------ recording
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+    def to_table(self, name: str = "trained", fidelities=None) -> TabularBenchmark:
+        """Everything trained so far as a pmfnas-tabular table (one repeat, rows in first-evaluated order).
+
+        Columns are ``fidelities`` (default: this oracle's). ``seconds`` at fidelity f is the sum of the
+        per-epoch seconds since the previous fidelity; a run that failed in epoch e has NaN metrics at
+        the first fidelity >= e, the seconds spent up to the failure there, and ``failed=True``, so a
+        :class:`~benchmarks.oracle.TabularOracle` replays it exactly as this oracle served it.
+        Epochs never trained are NaN.
+        """
+        with self._lock:
+            records = list(self._records.values())
+        if not records:
+            raise ValueError("nothing has been trained yet: there is no table to write")
+        fids = np.asarray(sorted({int(f) for f in (fidelities if fidelities is not None else self._fidelities)}), dtype=np.int64)
+        if fids[0] < 1 or fids[-1] > self.max_epochs:
+            raise ValueError(f"fidelities must lie in [1, {self.max_epochs}], got {fids.tolist()}")
+        names = {"valid": "valid_acc", "valid_loss": "valid_loss", "test": "test_acc", "test_loss": "test_loss",
+                 "train": "train_acc", "train_loss": "train_loss"}
+        curves = {k: np.full((len(records), fids.size), np.nan) for k in names}
+        seconds = np.full((len(records), fids.size), np.nan)
+        for row, record in enumerate(records):
+            n, previous = record.epochs_done, 0
+            for j, f in enumerate(fids.tolist()):
+                if f <= n:
+                    for key, attr in names.items():
+                        curves[key][row, j] = getattr(record, attr)[f - 1]
+                    seconds[row, j] = float(np.sum(record.seconds[previous:f]))
+                elif record.failed and previous < n:
+                    seconds[row, j] = float(np.sum(record.seconds[previous:n]))
+                previous = f
+        c = self.config
+        data = self.data
+        extra = {
+            "settings": dataclasses.asdict(c), "fingerprint": c.fingerprint(), "torch": torch.__version__,
+            "device": self.device_name(), "bf16_autocast": self.use_bf16, "python": platform.python_version(),
+            "split_sizes": data.sizes, "n_params": {r.arch: r.n_params for r in records},
+            "trial_seeds": {r.arch: r.seed for r in records},
+            "failures": {r.arch: r.reason for r in records if r.failed},
+            "cost": "seconds = train pass + validation pass per epoch (test evaluation, checkpoints not charged)",
+        }
+        provenance = (f"trained with pmf-nas TrainerOracle (NB201 recipe: SGD nesterov 0.9, lr {c.lr} cosine over "
+                      f"{c.max_epochs} epochs, wd {c.weight_decay}, batch {c.batch_size}; C={c.C}, N={c.N}) on "
+                      f"{c.dataset} (split seed {c.split_seed}, train/valid/test {data.sizes['train']}/"
+                      f"{data.sizes['valid']}/{data.sizes['test']}), torch {torch.__version__}, {self.device_name()}")
+        return TabularBenchmark.from_arrays(
+            [r.arch for r in records], fids, curves["valid"], seconds, metric=self.metric,
+            higher_is_better=self.higher_is_better, name=name, space="nb201", dataset=c.dataset,
+            provenance=provenance, licence="recorded by the user; the dataset's own licence applies",
+            failed=np.array([[r.failed] for r in records]), extra=extra,
+            notes="accuracies in percent; one repeat per architecture (trial seed in extra.trial_seeds)",
+            **{k: v for k, v in curves.items() if k != "valid"})
+
+    def close(self) -> None:
+        """Remove the temporary checkpoint directory if this oracle created it."""
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
