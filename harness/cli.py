@@ -68,6 +68,21 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predictor_eval(args: argparse.Namespace) -> int:
+    from harness.predictor_eval import evaluate_predictors, write_predictor_eval
+
+    try:
+        fractions = [float(f) for f in args.fraction.split(",")]
+    except ValueError:
+        raise UsageError(f"--fraction {args.fraction!r} must be comma-separated numbers, e.g. 0.05,0.1,0.25,0.5") from None
+    results = evaluate_predictors(args.benchmark, fractions, args.train_archs, args.seeds)
+    write_predictor_eval(results, args.out, f"{args.benchmark}: {args.train_archs} training architectures")
+    table = results.groupby(["predictor", "fraction"])[["spearman", "kendall", "mae", "coverage90"]].mean()
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {args.out}/results.csv, summary.csv, rank_correlation.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pmfnas", description="Progressive multi-fidelity NAS harness")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--resume", action="store_true", help="finish only the runs missing from --out")
     comp.add_argument("--quiet", action="store_true", help="no progress bar")
     comp.set_defaults(func=_cmd_compare)
+
+    pe = commands.add_parser("predictor-eval", help="rank quality of the predictors on unseen architectures")
+    pe.add_argument("--benchmark", default="nbnlp-wt2", help="benchmark name or table path (default: nbnlp-wt2)")
+    pe.add_argument("--fraction", default="0.05,0.1,0.25,0.5", help="fractions of max epochs observed, comma-separated")
+    pe.add_argument("--train-archs", type=int, default=50, help="architectures whose complete curves train the predictor")
+    pe.add_argument("--seeds", type=int, default=5, help="number of random train/test splits")
+    pe.add_argument("--out", required=True, help="output directory")
+    pe.set_defaults(func=_cmd_predictor_eval)
     return parser
 
 

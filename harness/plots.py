@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -26,9 +27,10 @@ def plot_anytime(anytime: pd.DataFrame, runs: pd.DataFrame, path: Path, title: s
         if not curves:
             continue
         stacked = np.vstack(curves)
-        with np.errstate(all="ignore"):
-            q25, median, q75 = (np.nanpercentile(stacked, q, axis=0) if np.isfinite(stacked).any(axis=0).any()
-                                else np.full(grid.size, np.nan) for q in (25, 50, 75))
+        with warnings.catch_warnings():
+            # Before a run's first result its regret is NaN; a grid point where every run is NaN stays blank.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q25, median, q75 = np.nanpercentile(stacked, [25, 50, 75], axis=0)
         line, = axis.plot(grid, median, label=method)
         axis.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.2)
     axis.set_xscale("log")
