@@ -57,7 +57,7 @@ def _cmd_benchmark_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from harness.compare import compare
+    from harness.comparison import compare
 
     methods = args.methods.split(",")
     runs = compare(args.benchmark, methods, budget=args.budget, seeds=args.seeds, workers=args.workers,

@@ -13,7 +13,7 @@ def _fmt(value: float) -> str:
 
 def summary_markdown(runs: pd.DataFrame, anytime: pd.DataFrame, table: TabularBenchmark) -> str:
     """Per method: regret mean ± std and median, final valid/test; Wilcoxon tests at several budget fractions."""
-    from harness.compare import BUDGET_FRACTIONS, regrets_at_fraction
+    from harness.comparison import BUDGET_FRACTIONS, regrets_at_fraction
 
     meta = table.metadata
     direction = "higher" if meta.higher_is_better else "lower"

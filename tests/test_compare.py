@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.compare import compare
+from harness.comparison import compare
 from tests.conftest import synthetic_table
 
 
@@ -61,7 +61,7 @@ def test_cli_compare_and_bad_arguments(tmp_path, table_path, capsys):
 
 def test_default_budget_is_a_multiple_of_a_full_evaluation(table_path):
     from benchmarks.tabular import TabularBenchmark
-    from harness.compare import DEFAULT_BUDGET_FULL_EVALUATIONS, default_budget
+    from harness.comparison import DEFAULT_BUDGET_FULL_EVALUATIONS, default_budget
     import numpy as np
 
     table = TabularBenchmark.load(table_path)

@@ -87,3 +87,12 @@ def test_identical_seeds_give_identical_traces_with_four_workers():
         runs.append(run_tabular(searcher, oracle, float(table.full_evaluation_seconds().mean() * 10), n_workers=4).trace)
     assert runs[0].equals(runs[1])
     assert runs[0]["worker"].nunique() == 4
+
+
+def test_regression_pmfnas_matches_or_beats_hyperband_on_real_curves(nbnlp_logs):
+    from harness.comparison import compare
+
+    runs = compare("nbnlp-wt2", ["pmfnas", "hyperband"], seeds=20, processes=2)
+    median = runs.groupby("method")["regret"].median()
+    assert median["pmfnas"] <= median["hyperband"]
+    assert runs["simulated_time"].max() <= runs["budget"].iloc[0]

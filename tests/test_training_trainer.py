@@ -143,3 +143,28 @@ def test_table_replays_what_was_trained(data, tmp_path):
             assert again.cost == pytest.approx(real.cost, rel=1e-6)
     record = oracle.records[BEST].seconds
     assert float(table.seconds[0, 0, 2]) == pytest.approx(record[2] + record[3], rel=1e-6)  # epochs 3-4
+
+
+def test_failure_between_fidelities_replays_as_served(data, tmp_path, monkeypatch):
+    oracle = TrainerOracle(data=data, checkpoint_dir=tmp_path, fidelities=(1, 2, 4), **TINY)
+    real = oracle._train_epoch
+    calls = {"n": 0}
+
+    def fails_in_epoch_3(state, split):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ValueError("bad batch")
+        return real(state, split)
+
+    monkeypatch.setattr(oracle, "_train_epoch", fails_in_epoch_3)
+    first = oracle.evaluate(BEST, 2)
+    served = oracle.evaluate(BEST, 4)
+    assert not first.failed and served.failed and "epoch 3" in served.reason
+    assert served.epochs.tolist() == [1, 2, 4] and np.isnan(served.values[-1]) and served.cost > 0
+    table = oracle.to_table()
+    replay = TabularOracle(table, NB201Space(), repeat=0)
+    replay.evaluate(BEST, 2)
+    again = replay.evaluate(BEST, 4)
+    assert again.failed and again.epochs.tolist() == [1, 2, 4]
+    assert np.array_equal(again.values, served.values, equal_nan=True)
+    assert again.cost == pytest.approx(served.cost, rel=1e-6)

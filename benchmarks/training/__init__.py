@@ -1,0 +1,14 @@
+"""Real training of NAS-Bench-201 networks with PyTorch, behind the same oracle interface as the tables.
+
+Every torch import of pmf-nas lives in this package; importing ``benchmarks.training`` itself imports
+nothing heavy, the modules do:
+
+* :mod:`benchmarks.training.nb201_model` — ``NB201Network`` / ``build_network(arch, num_classes, C=16, N=5,
+  in_channels=3)`` and ``count_parameters``;
+* :mod:`benchmarks.training.data` — ``load_dataset(name, root=None, split_seed=0, train_size=..., device=...)``
+  for fashion-mnist, cifar10, cifar100 and imagenet16-120, tensor augmentation, ``synthetic_splits``;
+* :mod:`benchmarks.training.trainer` — ``TrainerOracle`` (a ``FidelityOracle`` that trains, checkpoints,
+  resumes and records) and ``TrainConfig``; ``TrainerOracle.to_table(name)`` writes what it trained in
+  the open tabular format, so a real search can be replayed on its own recording;
+* :mod:`benchmarks.training.device_check` — the GPU check behind ``python -m benchmarks.device_check``.
+"""

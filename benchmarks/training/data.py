@@ -145,8 +145,7 @@ def _cifar(name: str, root: Path, download: bool):
     missing = [f for f in train_files + test_files if not (base / f).is_file()]
     if missing and download:
         try:
-            import torchvision  # noqa: F401  (lazy: only needed to download)
-            from torchvision import datasets
+            from torchvision import datasets  # lazy: only needed to download
         except ImportError as error:
             raise FileNotFoundError(
                 f"{name} is not in {base} (missing {missing}) and torchvision, needed to download it, cannot be "

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -118,7 +117,7 @@ def check_resume(device: torch.device, sz: dict, fast: bool) -> dict:
             "weights_bitwise_equal": equal, "weights_allclose": close, "valid_losses_close": loss_close,
             "resumed_valid": second.values.tolist(), "fresh_valid": whole.values.tolist(),
             "resumed_losses": second.losses.tolist(), "fresh_losses": whole.losses.tolist(),
-            "second_call_cost": second.cost, "tolerance": {"rtol": RESUME_RTOL, "atol": RESUME_ATOL}}
+            "first_call_cost": first.cost, "second_call_cost": second.cost, "tolerance": {"rtol": RESUME_RTOL, "atol": RESUME_ATOL}}
 
 
 def run_trial(device_name: str, sz: dict, seed: int = 0) -> dict:
@@ -145,14 +144,14 @@ def run_trial(device_name: str, sz: dict, seed: int = 0) -> dict:
     return result
 
 
-def _worker(rank: int, device_name: str, sz: dict, barrier, queue) -> None:
+def _worker(rank: int, device_name: str, sz: dict, barrier, queue, timeout: float) -> None:
     try:
         if torch.device(device_name).type == "cpu":
             torch.set_num_threads(1)
         # Warm up (CUDA context, cuDNN autotuning) before the common start.
         warm = dict(sz, epochs=1, n_train=min(sz["n_train"], sz["batch"] * 4), n_valid=min(sz["n_valid"], sz["batch"]))
         run_trial(device_name, warm, seed=100 + rank)
-        barrier.wait()
+        barrier.wait(timeout=timeout)
         start = time.perf_counter()
         result = run_trial(device_name, sz, seed=rank)
         result["wall"] = time.perf_counter() - start
@@ -168,7 +167,7 @@ def _worker(rank: int, device_name: str, sz: dict, barrier, queue) -> None:
 def check_concurrent(device_name: str, sz: dict, k: int, timeout: float) -> dict:
     ctx = torch.multiprocessing.get_context("spawn")
     barrier, queue = ctx.Barrier(k), ctx.Queue()
-    processes = [ctx.Process(target=_worker, args=(rank, device_name, sz, barrier, queue), daemon=True) for rank in range(k)]
+    processes = [ctx.Process(target=_worker, args=(rank, device_name, sz, barrier, queue, timeout), daemon=True) for rank in range(k)]
     for p in processes:
         p.start()
     results, deadline = {}, time.monotonic() + timeout

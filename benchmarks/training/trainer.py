@@ -5,7 +5,7 @@ oracle: ``evaluate(arch, e)`` returns the whole observed validation curve up to 
 again for more epochs RESUMES the run from its checkpoint and charges only the extra epochs; a run
 that diverges or raises returns ``failed=True`` with a reason and the oracle goes on.
 
-Training recipe (NAS-Bench-201, Dong & Yang 2020, "LESS"/200-epoch setting): SGD with Nesterov
+Training recipe (NAS-Bench-201, Dong & Yang 2020, its 200-epoch setting; its 12-epoch runs are max_epochs=12): SGD with Nesterov
 momentum 0.9, learning rate 0.1 with cosine decay to 0 over the MAXIMUM number of epochs, stepped
 every iteration (so the curve up to epoch e is exactly the prefix of the max-epoch run), weight
 decay 5e-4 on every parameter, batch 256, cross-entropy loss, no gradient clipping. Data and
@@ -14,7 +14,12 @@ augmentation: :mod:`benchmarks.training.data`.
 Cost. ``Evaluation.cost`` is the measured seconds of the epochs this call trained, each epoch being
 one pass over the training split plus one evaluation of the validation split (CUDA synchronised).
 Not charged (bookkeeping, not search cost): model construction, checkpoint writes, and the test-set
-evaluation that is recorded for the table.
+evaluation that is recorded for the table. A failed epoch is charged the seconds from its start (from
+the start of the call when the failure came while building or restoring the model) to the failure.
+
+Curves are reported at this oracle's ``fidelities`` only, exactly as a tabular oracle built from
+:meth:`TrainerOracle.to_table` reports them; a run that failed in epoch e ends at the first fidelity
+>= e with a NaN value, and cannot be trained further (asking again charges nothing).
 
 Checkpoints. After every epoch the oracle writes, atomically (temporary file + ``os.replace``), the
 model, optimizer and scheduler states, the trial's ``torch.Generator`` state (data order and
@@ -202,10 +207,9 @@ class TrainerOracle:
         self._records: dict[str, TrialRecord] = {}
         self.use_bf16 = bool(config.bf16 and self.device.type == "cuda" and torch.cuda.is_available()
                              and torch.cuda.is_bf16_supported())
-        if self.device.type == "cuda":
+        if self.device.type == "cuda":  # process-wide switches: the last oracle built decides
             torch.backends.cudnn.benchmark = not config.deterministic
-            if config.deterministic:
-                torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.deterministic = bool(config.deterministic)
 
     # ------------------------------------------------------------------ protocol
     @property

@@ -1,0 +1,98 @@
+"""What ``pmfnas record`` and ``pmfnas search --train`` do, as plain functions the CLI can call.
+
+``add_trainer_arguments(parser)`` adds the trainer options to an argparse parser and
+``trainer_from_args(args)`` builds the oracle from them, so both commands share one set of flags.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from benchmarks.tabular import TabularBenchmark
+from benchmarks.training.trainer import TrainConfig, TrainerOracle
+
+__all__ = ["add_trainer_arguments", "trainer_from_args", "record", "search"]
+
+
+def add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str = "--dataset") -> None:
+    """The TrainerOracle options (defaults: the NAS-Bench-201 recipe; ``--epochs`` 12 for quick runs)."""
+    d = TrainConfig()
+    parser.add_argument(dataset_flag, dest="dataset", default="fashion-mnist",
+                        help="fashion-mnist, cifar10, cifar100 or imagenet16-120 (default fashion-mnist)")
+    parser.add_argument("--data-root", default=None, help="dataset directory (default: the dataset's standard place)")
+    parser.add_argument("--epochs", type=int, default=12, help="maximum epochs; the cosine schedule spans them (default 12)")
+    parser.add_argument("--fidelities", default=None,
+                        help="comma-separated epochs a job may stop at (default every epoch up to --epochs)")
+    parser.add_argument("--C", type=int, default=d.C, help=f"channels of the first stage (default {d.C})")
+    parser.add_argument("--N", type=int, default=d.N, help=f"cells per stage (default {d.N})")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--train-size", type=int, default=None, help="keep the first n training images of the split")
+    parser.add_argument("--valid-size", type=int, default=None)
+    parser.add_argument("--test-size", type=int, default=None)
+    parser.add_argument("--train-seed", type=int, default=d.seed, help="seed of weights, data order and augmentation")
+    parser.add_argument("--split-seed", type=int, default=d.split_seed, help="seed of the train/valid split")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--no-bf16", action="store_true", help="no bf16 autocast on CUDA")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--checkpoint-dir", default=None, help="where checkpoints go (default: a temporary directory)")
+    parser.add_argument("--resume", action="store_true", help="continue architectures checkpointed in --checkpoint-dir")
+
+
+def trainer_from_args(args: argparse.Namespace) -> TrainerOracle:
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    fidelities = None if not args.fidelities else [int(x) for x in str(args.fidelities).split(",") if x.strip()]
+    oracle = TrainerOracle(
+        TrainConfig(dataset=args.dataset, data_root=args.data_root, C=args.C, N=args.N, max_epochs=args.epochs,
+                    batch_size=args.batch_size, lr=args.lr, seed=args.train_seed, split_seed=args.split_seed,
+                    train_size=args.train_size, valid_size=args.valid_size, test_size=args.test_size,
+                    device=device, bf16=not args.no_bf16, channels_last=args.channels_last),
+        fidelities=fidelities, checkpoint_dir=args.checkpoint_dir, reuse_checkpoints=args.resume)
+    oracle.prepare()  # a missing dataset is a usage error, not a failed trial
+    return oracle
+
+
+def record(oracle: TrainerOracle, archs: Sequence[str], out: str | Path | None = None, name: str = "recorded",
+           epochs: int | None = None, progress: Callable[[str], None] | None = print) -> TabularBenchmark:
+    """Train each architecture to ``epochs`` (default the maximum), then return (and save) the table."""
+    epochs = oracle.max_epochs if epochs is None else epochs
+    for i, arch in enumerate(archs):
+        evaluation = oracle.evaluate(arch, epochs)
+        if progress:
+            status = f"FAILED ({evaluation.reason})" if evaluation.failed else f"valid {evaluation.value:.2f}%"
+            progress(f"[{i + 1}/{len(archs)}] {oracle.space.parse(arch)}: {evaluation.epoch} epochs, {status}, "
+                     f"{evaluation.cost:.1f} s")
+    table = oracle.to_table(name)
+    if out is not None:
+        table.save(out)
+    return table
+
+
+def search(oracle: TrainerOracle, method: str, budget: float, seed: int = 0, workers: int = 1,
+           max_jobs: int | None = None, params: dict | None = None, record_to: str | Path | None = None):
+    """Run searcher ``method`` against real training on the wall clock; optionally save the recording.
+
+    Returns the runner's ``RunResult``; ``record_to`` gets ``oracle.to_table()``, which replays the same
+    decisions with ``run_tabular(make_searcher(method, ..., default_rng(seed)), TabularOracle(table,
+    NB201Space(), repeat=0), budget, workers, max_jobs)`` when ``workers == 1`` and the budget did not bind.
+    """
+    from harness.runner import Runner
+    from harness.workers import ThreadedPool
+    from search.base import Problem
+    from search.registry import make_searcher
+
+    problem = Problem(oracle.space, oracle.fidelities, oracle.higher_is_better)
+    searcher = make_searcher(method, problem, np.random.default_rng(seed), **(params or {}))
+    pool = ThreadedPool(oracle, workers)
+    try:
+        result = Runner(searcher, pool, budget, max_jobs=max_jobs).run()
+    finally:
+        pool.shutdown()
+    if record_to is not None and oracle.records:
+        oracle.to_table(f"search-{method}-seed{seed}").save(record_to)
+    return result

@@ -1,0 +1,52 @@
+"""The functions behind ``pmfnas record`` and ``pmfnas search --train``, at toy sizes."""
+import argparse
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from benchmarks.oracle import TabularOracle  # noqa: E402
+from benchmarks.spaces.nb201 import NB201Space  # noqa: E402
+from benchmarks.tabular import TabularBenchmark  # noqa: E402
+from benchmarks.training.commands import add_trainer_arguments, record, search, trainer_from_args  # noqa: E402
+
+ARCHS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+         "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|"]
+TOY = ["--epochs", "2", "--C", "4", "--N", "1", "--batch-size", "32", "--train-size", "96", "--valid-size", "64",
+       "--test-size", "32", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_trainer_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_record_writes_a_table(tmp_path):
+    oracle = trainer_from_args(parse(TOY + ["--checkpoint-dir", str(tmp_path / "ckpt")]))
+    lines = []
+    record(oracle, ARCHS, tmp_path / "rec.npz", progress=lines.append)
+    table = TabularBenchmark.load(tmp_path / "rec.npz")
+    assert table.arch_ids.tolist() == ARCHS and table.epochs.tolist() == [1, 2] and len(lines) == 2
+    assert np.isfinite(table.curves["valid"]).all() and np.isfinite(table.curves["test"]).all()
+    # Restarting the recording on the same checkpoints trains nothing again.
+    again = trainer_from_args(parse(TOY + ["--checkpoint-dir", str(tmp_path / "ckpt"), "--resume"]))
+    assert again.evaluate(ARCHS[0], 2).cost == 0.0
+
+
+def test_search_runs_and_records(tmp_path):
+    pytest.importorskip("search.registry")
+    oracle = trainer_from_args(parse(TOY + ["--fidelities", "1,2"]))
+    result = search(oracle, "random", budget=1e6, seed=3, max_jobs=2, record_to=tmp_path / "s.npz")
+    assert len(result.trace) == 2 and result.chosen_arch is not None
+    replay = TabularOracle(TabularBenchmark.load(tmp_path / "s.npz"), NB201Space(), repeat=0)
+    assert replay.evaluate(result.chosen_arch, 2).value == result.chosen_value
