@@ -83,6 +83,83 @@ def _cmd_predictor_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_printer(budget: float, metric: str):
+    def show(row: dict, best: tuple[str, float] | None, running: int) -> None:
+        best_text = f"best {best[1]:.4g} ({best[0]})" if best else "no result yet"
+        status = "FAILED" if row["failed"] else f"{metric} {row['value']:.4g}"
+        print(f"[{min(row['end'], budget) / budget:6.1%} of budget] {row['arch']} @ {row['epochs']} epochs: {status}; "
+              f"{running} running; {best_text}", file=sys.stderr, flush=True)
+    return show
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from harness.runner import Runner
+    from harness.workers import SimulatedPool
+    from search.base import Problem
+    from search.registry import make_searcher
+
+    if (args.benchmark is None) == (args.dataset is None):
+        raise UsageError("give exactly one of --benchmark B (tabular mode) or --train DATASET (real training)")
+    if args.budget_hours is None and args.budget is None:
+        raise UsageError("give the budget: --budget-hours H or --budget SECONDS")
+    budget = args.budget if args.budget is not None else args.budget_hours * 3600.0
+    if args.benchmark is not None:
+        from benchmarks.oracle import TabularOracle
+        from benchmarks.registry import load_benchmark, space_for
+
+        table = load_benchmark(args.benchmark)
+        oracle_seed, searcher_seed = np.random.SeedSequence(args.seed).spawn(2)
+        oracle = TabularOracle(table, space_for(table), np.random.default_rng(oracle_seed))
+        pool = SimulatedPool(oracle, args.workers)
+        rng = np.random.default_rng(searcher_seed)
+    else:
+        if getattr(args, "_no_torch", False):
+            raise UsageError("real training needs torch: pip install torch, then pip install \".[train]\"")
+        from benchmarks.training.commands import trainer_from_args
+        from harness.workers import ThreadedPool
+
+        oracle = trainer_from_args(args)
+        pool = ThreadedPool(oracle, args.workers)
+        rng = np.random.default_rng(args.seed)
+    searcher = make_searcher(args.method, Problem(oracle.space, oracle.fidelities, oracle.higher_is_better), rng)
+    runner = Runner(searcher, pool, budget, max_jobs=args.max_jobs,
+                    on_result=None if args.quiet else _progress_printer(budget, oracle.metric))
+    try:
+        result = runner.run()
+    finally:
+        if hasattr(pool, "shutdown"):
+            pool.shutdown()
+    if args.record is not None and args.dataset is not None:
+        oracle.to_table(f"search-{args.method}-seed{args.seed}").save(args.record)
+        print(f"recorded the trained curves to {args.record}")
+    print(f"chosen: {result.chosen_arch} ({oracle.metric} {result.chosen_value:.6g}); "
+          f"{result.n_evaluations} evaluations, {result.epochs_paid} epochs, {result.time_used:.1f} s of "
+          f"{budget:.1f} s; stopped because: {result.stopped_because}")
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    if getattr(args, "_no_torch", False):
+        raise UsageError("recording trains networks and needs torch: pip install torch, then pip install \".[train]\"")
+    from benchmarks.training.commands import record, trainer_from_args
+
+    table = record(trainer_from_args(args), args.archs, args.out, name=args.name)
+    print(f"wrote {args.out}: {len(table)} architectures × {table.epochs.size} fidelities")
+    return 0
+
+
+def _add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str) -> None:
+    try:
+        from benchmarks.training.commands import add_trainer_arguments
+    except ImportError:  # torch is not installed: real training is refused with a clear error, tabular mode works
+        parser.add_argument(dataset_flag, dest="dataset", default=None, help="dataset to train on (needs torch)")
+        parser.set_defaults(_no_torch=True)
+        return
+    add_trainer_arguments(parser, dataset_flag=dataset_flag)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pmfnas", description="Progressive multi-fidelity NAS harness")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +198,26 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--seeds", type=int, default=5, help="number of random train/test splits")
     pe.add_argument("--out", required=True, help="output directory")
     pe.set_defaults(func=_cmd_predictor_eval)
+
+    srch = commands.add_parser("search", help="one search: tabular (--benchmark) or real training (--train)")
+    srch.add_argument("--method", default="pmfnas", help="a method name of 'pmfnas compare'")
+    srch.add_argument("--benchmark", default=None, help="tabular mode: benchmark name or table path")
+    srch.add_argument("--budget-hours", type=float, default=None, help="budget in hours (simulated or real)")
+    srch.add_argument("--budget", type=float, default=None, help="budget in seconds")
+    srch.add_argument("--seed", type=int, default=0)
+    srch.add_argument("--workers", type=int, default=1)
+    srch.add_argument("--max-jobs", type=int, default=None)
+    srch.add_argument("--record", default=None, help="real mode: save the trained curves to this table (.npz)")
+    srch.add_argument("--quiet", action="store_true", help="no line per finished job")
+    _add_trainer_arguments(srch, "--train")
+    srch.set_defaults(func=_cmd_search, dataset=None)  # no --train means tabular mode
+
+    rec = commands.add_parser("record", help="train architectures for real and save their curves as a table")
+    rec.add_argument("archs", nargs="+", help="NAS-Bench-201 architecture strings")
+    rec.add_argument("--out", required=True, help="output table (.npz or directory)")
+    rec.add_argument("--name", default="recorded", help="the table's name")
+    _add_trainer_arguments(rec, "--dataset")
+    rec.set_defaults(func=_cmd_record)
     return parser
 
 

@@ -12,6 +12,7 @@ trained to more epochs beats one trained to fewer) and then the metric. Failed r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,8 @@ class RunResult:
 class Runner:
     """Drives a searcher against a worker pool until the budget is spent."""
 
-    def __init__(self, searcher: Searcher, pool: WorkerPool, budget: float, max_jobs: int | None = None):
+    def __init__(self, searcher: Searcher, pool: WorkerPool, budget: float, max_jobs: int | None = None,
+                 on_result: Callable[[dict, tuple[str, float] | None, int], None] | None = None):
         if not budget > 0:
             raise ValueError(f"budget={budget} must be a positive number of seconds")
         if max_jobs is not None and max_jobs < 1:
@@ -60,6 +62,8 @@ class Runner:
         self.pool = pool
         self.budget = float(budget)
         self.max_jobs = max_jobs
+        # Called after every counted result with (trace row, incumbent (arch, value) or None, jobs running).
+        self.on_result = on_result
         self._in_flight: set[str] = set()
         self._trained_to: dict[str, int] = {}
         self._rows: list[dict] = []
@@ -136,6 +140,8 @@ class Runner:
                            if evaluation is None else
                            Observation(evaluation.epochs, evaluation.values, evaluation.failed, evaluation.losses))
             self.searcher.tell(done.job, observation)
+            if self.on_result is not None:
+                self.on_result(self._rows[-1], self._best, self.pool.in_flight())
         trace = pd.DataFrame(self._rows, columns=TRACE_COLUMNS + ["paid_epochs"])
         incumbents = pd.DataFrame(self._incumbents, columns=["time", "arch", "epochs", "value"])
         time_used = min(self.pool.clock.now(), self.budget)

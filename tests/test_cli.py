@@ -61,3 +61,15 @@ def test_corrupt_table_file(tmp_path, capsys):
 def test_console_script_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "harness.cli", "benchmark", "list"], capture_output=True, text=True)
     assert result.returncode == 0 and "nbnlp-wt2" in result.stdout
+
+
+def test_search_in_tabular_mode_shows_progress_and_the_choice(capsys, nbnlp_logs):
+    assert main(["search", "--benchmark", "nbnlp-wt2", "--method", "asha", "--budget", "50000"]) == 0
+    captured = capsys.readouterr()
+    assert "of budget]" in captured.err and "best" in captured.err
+    assert captured.out.startswith("chosen: ") and "stopped because: budget" in captured.out
+
+
+def test_search_needs_exactly_one_mode(capsys):
+    assert main(["search", "--budget", "10"]) == 2
+    assert "exactly one of --benchmark" in capsys.readouterr().err

@@ -50,3 +50,21 @@ def test_search_runs_and_records(tmp_path):
     assert len(result.trace) == 2 and result.chosen_arch is not None
     replay = TabularOracle(TabularBenchmark.load(tmp_path / "s.npz"), NB201Space(), repeat=0)
     assert replay.evaluate(result.chosen_arch, 2).value == result.chosen_value
+
+
+def test_cli_record_and_real_search_on_cpu(tmp_path, capsys):
+    from harness.cli import main
+
+    table_path = tmp_path / "recorded.npz"
+    common = ["--epochs", "2", "--C", "4", "--N", "1", "--train-size", "128", "--valid-size", "128",
+              "--test-size", "64", "--batch-size", "64", "--device", "cpu"]
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    assert main(["record", arch, "--out", str(table_path), *common]) == 0
+    from benchmarks.tabular import TabularBenchmark
+    table = TabularBenchmark.load(table_path)
+    assert table.arch_ids.tolist() == [arch] and table.epochs.tolist() == [1, 2]
+    capsys.readouterr()
+    assert main(["search", "--train", "fashion-mnist", "--method", "random", "--budget", "3600", "--max-jobs", "2",
+                 *common]) == 0
+    captured = capsys.readouterr()
+    assert "of budget]" in captured.err and "chosen: |" in captured.out
