@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = commands.add_parser("compare", help="compare search methods at equal simulated budget")
     comp.add_argument("--benchmark", default="nbnlp-wt2", help="benchmark name or table path (default: nbnlp-wt2)")
-    comp.add_argument("--methods", default="random,sh,hyperband,asha,rea", help="comma-separated method names")
+    comp.add_argument("--methods", default="random,sh,hyperband,asha,rea,pmfnas", help="comma-separated method names (see search/registry.py)")
     comp.add_argument("--budget", type=float, default=None,
                       help="simulated seconds per run (default: 30 × the median cost of one full evaluation)")
     comp.add_argument("--seeds", type=int, default=20, help="number of seeds per method (0..N-1)")

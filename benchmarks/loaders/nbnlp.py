@@ -24,12 +24,24 @@ SOURCE = ("github.com/fmsnew/nas-bench-nlp-release, train_logs_wikitext-2/logs.z
           "commit a6d90a3b19e3966b1d009c0970b3761aa46707d1")
 
 
-def default_logs_path() -> Path:
-    """Where the project keeps the logs: ``$PMFNAS_NBNLP_LOGS`` or ``../shared/data/...`` beside the checkout."""
+RELATIVE_LOCATION = Path("shared") / "data" / "nasbench-nlp-wt2" / "logs.zip"
+
+
+def candidate_logs_paths() -> list[Path]:
+    """Where the logs are looked for, in order: ``$PMFNAS_NBNLP_LOGS``, then ``../shared/data/...`` beside
+    the current directory (a checkout's root), then beside the source tree (an editable install)."""
+    places = []
     if os.environ.get("PMFNAS_NBNLP_LOGS"):
-        return Path(os.environ["PMFNAS_NBNLP_LOGS"])
-    checkout = Path(__file__).resolve().parents[2]
-    return checkout.parent / "shared" / "data" / "nasbench-nlp-wt2" / "logs.zip"
+        places.append(Path(os.environ["PMFNAS_NBNLP_LOGS"]))
+    places.append(Path.cwd().parent / RELATIVE_LOCATION)
+    places.append(Path(__file__).resolve().parents[2].parent / RELATIVE_LOCATION)
+    return places
+
+
+def default_logs_path() -> Path:
+    """The first place of :func:`candidate_logs_paths` that holds the logs (the first place if none does)."""
+    places = candidate_logs_paths()
+    return next((p for p in places if p.is_file()), places[0])
 
 
 def recipe_features(recipe: dict, num_params: int) -> np.ndarray:
@@ -42,11 +54,12 @@ def recipe_features(recipe: dict, num_params: int) -> np.ndarray:
 
 def load_nbnlp(path: str | os.PathLike | None = None) -> TabularBenchmark:
     """Read the WikiText-2 logs zip into a table: 344 architectures × 50 epochs of validation loss."""
-    path = Path(path) if path is not None else default_logs_path()
-    if not path.is_file():
+    places = [Path(path)] if path is not None else candidate_logs_paths()
+    path = next((p for p in places if p.is_file()), None)
+    if path is None:
         raise FileNotFoundError(
-            f"NAS-Bench-NLP logs not found at {str(path)!r}; download logs.zip from {SOURCE} "
-            "and pass its path (or set PMFNAS_NBNLP_LOGS)")
+            f"NAS-Bench-NLP logs not found at {', '.join(repr(str(p)) for p in dict.fromkeys(places))}; "
+            f"download logs.zip from {SOURCE} and pass its path (or set PMFNAS_NBNLP_LOGS)")
     runs = defaultdict(list)
     try:
         with zipfile.ZipFile(path) as archive:
