@@ -24,12 +24,11 @@ import pandas as pd
 from benchmarks.oracle import TabularOracle
 from benchmarks.registry import load_benchmark, space_for
 from benchmarks.tabular import TabularBenchmark
-from harness.metrics import GroundTruth, regret_at, wilcoxon_table
+from harness.metrics import GroundTruth
 from harness.runner import run_tabular
 from search.base import Problem
 
 DEFAULT_BUDGET_FULL_EVALUATIONS = 30
-BUDGET_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 RUN_COLUMNS = ["method", "seed", "budget", "chosen_arch", "final_valid", "final_test", "regret", "n_evaluations",
                "epochs_paid", "simulated_time", "stopped_because"]
 
@@ -207,13 +206,3 @@ def write_outputs(out: Path, specs: Sequence[RunSpec], results: dict, runs: pd.D
     _write_atomic(out / "timing.csv", timing.to_csv(index=False, float_format="%.4f"))
     _write_atomic(out / "summary.md", summary_markdown(runs, anytime, table))
     plot_anytime(anytime, runs, out / "anytime.png", title=table.metadata.name)
-
-
-def regrets_at_fraction(runs: pd.DataFrame, anytime: pd.DataFrame, fraction: float) -> pd.DataFrame:
-    """(seed × method) regret of each run's incumbent at ``fraction`` of its budget."""
-    values = {}
-    for (method, seed), steps in anytime.groupby(["method", "seed"], sort=False):
-        budget = float(runs[(runs["method"] == method) & (runs["seed"] == seed)]["budget"].iloc[0])
-        values[(method, seed)] = float(regret_at(steps, [fraction * budget])[0])
-    frame = pd.Series(values).unstack(0) if values else pd.DataFrame()
-    return frame.reindex(columns=list(dict.fromkeys(runs["method"])))

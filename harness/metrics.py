@@ -37,6 +37,19 @@ def regret_at(anytime: pd.DataFrame, moments: Sequence[float]) -> np.ndarray:
     return np.where(index >= 0, regrets[np.maximum(index, 0)], np.nan)
 
 
+BUDGET_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+
+
+def regrets_at_fraction(runs: pd.DataFrame, anytime: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """(seed × method) regret of each run's incumbent at ``fraction`` of its budget."""
+    values = {}
+    for (method, seed), steps in anytime.groupby(["method", "seed"], sort=False):
+        budget = float(runs[(runs["method"] == method) & (runs["seed"] == seed)]["budget"].iloc[0])
+        values[(method, seed)] = float(regret_at(steps, [fraction * budget])[0])
+    frame = pd.Series(values).unstack(0) if values else pd.DataFrame()
+    return frame.reindex(columns=list(dict.fromkeys(runs["method"])))
+
+
 def wilcoxon_table(regrets: pd.DataFrame) -> pd.DataFrame:
     """Paired Wilcoxon signed-rank tests between every two methods (columns) over seeds (rows)."""
     rows = []

@@ -19,19 +19,10 @@ from benchmarks.oracle import TabularOracle
 from benchmarks.registry import load_benchmark, space_for
 from search.base import Problem
 from search.predictor import (LastValuePredictor, LearningCurvePredictor, PartialCurve, PowerLawPredictor,
-                              training_set)
+                              spread_epochs, training_set)
 
 PREDICTORS = ("forest", "last_value", "power_law")
 Z90 = 1.6448536269514722
-
-
-def cut_epochs(fidelities: Sequence[int], limit: int = 20) -> list[int]:
-    """Up to ``limit`` recorded epochs below the max, spread evenly, where training prefixes are cut."""
-    below = [f for f in fidelities[:-1]]
-    if len(below) <= limit:
-        return below
-    picks = np.unique(np.round(np.linspace(0, len(below) - 1, limit)).astype(int))
-    return [below[i] for i in picks]
 
 
 def evaluate_predictors(benchmark: str, fractions: Sequence[float] = (0.05, 0.1, 0.25, 0.5), train_archs: int = 50,
@@ -62,7 +53,7 @@ def evaluate_predictors(benchmark: str, fractions: Sequence[float] = (0.05, 0.1,
         if max_test is not None:
             test = test[:max_test]
         samples, targets = training_set([space.encode(a) for a in train], [curves[a] for a in train],
-                                        oracle.max_epochs, cut_epochs(oracle.fidelities))
+                                        oracle.max_epochs, spread_epochs(oracle.fidelities[:-1], 20))
         models = {
             "forest": LearningCurvePredictor(oracle.max_epochs, np.random.default_rng(model_seed)).fit(
                 samples, targets, n_complete=len(train)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmarks.tabular import TabularBenchmark
-from harness.metrics import wilcoxon_table
+from harness.metrics import BUDGET_FRACTIONS, regrets_at_fraction, wilcoxon_table
 
 
 def _fmt(value: float) -> str:
@@ -13,8 +13,6 @@ def _fmt(value: float) -> str:
 
 def summary_markdown(runs: pd.DataFrame, anytime: pd.DataFrame, table: TabularBenchmark) -> str:
     """Per method: regret mean ± std and median, final valid/test; Wilcoxon tests at several budget fractions."""
-    from harness.comparison import BUDGET_FRACTIONS, regrets_at_fraction
-
     meta = table.metadata
     direction = "higher" if meta.higher_is_better else "lower"
     lines = [f"# Comparison on {meta.name}", "",

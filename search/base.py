@@ -48,6 +48,13 @@ class Problem:
     fidelities: tuple[int, ...]
     higher_is_better: bool
 
+    def __post_init__(self):
+        fidelities = tuple(int(f) for f in self.fidelities)
+        if not fidelities or fidelities[0] < 1 or any(b <= a for a, b in zip(fidelities, fidelities[1:])):
+            raise ValueError(f"fidelities {self.fidelities!r} must be a non-empty, strictly increasing tuple of "
+                             "positive epochs")
+        object.__setattr__(self, "fidelities", fidelities)
+
     @property
     def max_epochs(self) -> int:
         return self.fidelities[-1]

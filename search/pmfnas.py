@@ -35,7 +35,8 @@ import numpy as np
 from scipy import stats
 
 from search.base import Job, Observation, Problem, Searcher
-from search.predictor import LastValuePredictor, LearningCurvePredictor, PartialCurve, training_set
+from search.predictor import (LastValuePredictor, LearningCurvePredictor, PartialCurve, spread_epochs,
+                              training_set)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ class PMFNAS(Searcher):
                     if not c.failed and c.trained >= self.problem.max_epochs]
         if not complete:
             return
-        cuts = sorted({self.low, self.medium} | set(_spread(self.problem.fidelities[:-1], 8)))
+        cuts = sorted({self.low, self.medium} | set(spread_epochs(self.problem.fidelities[:-1], 8)))
         samples, targets = training_set([self.problem.space.encode(c.arch) for c in complete],
                                         [(c.epochs, c.values) for c in complete], self.problem.max_epochs, cuts)
         if not samples:
@@ -305,10 +306,3 @@ class PMFNAS(Searcher):
                 return child
         return None
 
-
-def _spread(values, limit: int) -> list:
-    values = list(values)
-    if len(values) <= limit:
-        return values
-    picks = np.unique(np.round(np.linspace(0, len(values) - 1, limit)).astype(int))
-    return [values[i] for i in picks]

@@ -209,6 +209,15 @@ class LearningCurvePredictor:
         return mean, np.sqrt(spread + noise) + 1e-9
 
 
+def spread_epochs(epochs: Sequence[int], limit: int) -> list[int]:
+    """Up to ``limit`` of ``epochs``, evenly spread and including the first and last."""
+    epochs = list(epochs)
+    if len(epochs) <= limit:
+        return epochs
+    picks = np.unique(np.round(np.linspace(0, len(epochs) - 1, limit)).astype(int))
+    return [epochs[i] for i in picks]
+
+
 def training_set(encodings: Sequence[np.ndarray], curves: Sequence[tuple[np.ndarray, np.ndarray]],
                  max_epochs: int, at_epochs: Sequence[int]) -> tuple[list[PartialCurve], np.ndarray]:
     """Prefixes of complete curves (one per epoch in ``at_epochs``) labelled with each curve's final value."""
