@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UsageError, ArchitectureError, BenchmarkFormatError, FileNotFoundError, KeyError, ValueError,
-            ModuleNotFoundError) as error:
+            ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"pmfnas: error: {message}", file=sys.stderr)
         return 2

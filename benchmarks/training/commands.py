@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from benchmarks.tabular import TabularBenchmark
-from benchmarks.training.trainer import TrainConfig, TrainerOracle
+from benchmarks.training.trainer import SPACES, TrainConfig, TrainerOracle
 
 __all__ = ["add_trainer_arguments", "trainer_from_args", "record", "search"]
 
@@ -26,8 +26,17 @@ def add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str = "
     parser.add_argument("--epochs", type=int, default=12, help="maximum epochs; the cosine schedule spans them (default 12)")
     parser.add_argument("--fidelities", default=None,
                         help="comma-separated epochs a job may stop at (default every epoch up to --epochs)")
-    parser.add_argument("--C", type=int, default=d.C, help=f"channels of the first stage (default {d.C})")
-    parser.add_argument("--N", type=int, default=d.N, help=f"cells per stage (default {d.N})")
+    parser.add_argument("--space", choices=SPACES, default=d.space,
+                        help=f"nb201 (NAS-Bench-201 cells) or nb101 (NAS-Bench-101 cells, needs nasbench-pytorch) "
+                             f"(default {d.space})")
+    parser.add_argument("--C", type=int, default=d.C, help=f"nb201: channels of the first stage (default {d.C})")
+    parser.add_argument("--N", type=int, default=d.N, help=f"nb201: cells per stage (default {d.N})")
+    parser.add_argument("--nb101-stem-channels", type=int, default=d.nb101_stem_channels,
+                        help=f"nb101: channels of the stem and the first stack (default {d.nb101_stem_channels})")
+    parser.add_argument("--nb101-stacks", type=int, default=d.nb101_stacks,
+                        help=f"nb101: stacks, each after the first halving the resolution (default {d.nb101_stacks})")
+    parser.add_argument("--nb101-modules", type=int, default=d.nb101_modules,
+                        help=f"nb101: cells per stack (default {d.nb101_modules})")
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--train-size", type=int, default=None, help="keep the first n training images of the split")
@@ -48,7 +57,9 @@ def trainer_from_args(args: argparse.Namespace) -> TrainerOracle:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     fidelities = None if not args.fidelities else [int(x) for x in str(args.fidelities).split(",") if x.strip()]
     oracle = TrainerOracle(
-        TrainConfig(dataset=args.dataset, data_root=args.data_root, C=args.C, N=args.N, max_epochs=args.epochs,
+        TrainConfig(dataset=args.dataset, data_root=args.data_root, space=args.space, C=args.C, N=args.N,
+                    nb101_stem_channels=args.nb101_stem_channels, nb101_stacks=args.nb101_stacks,
+                    nb101_modules=args.nb101_modules, max_epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, seed=args.train_seed, split_seed=args.split_seed,
                     train_size=args.train_size, valid_size=args.valid_size, test_size=args.test_size,
                     device=device, bf16=not args.no_bf16, channels_last=args.channels_last),
@@ -79,7 +90,7 @@ def search(oracle: TrainerOracle, method: str, budget: float, seed: int = 0, wor
 
     Returns the runner's ``RunResult``; ``record_to`` gets ``oracle.to_table()``, which replays the same
     decisions with ``run_tabular(make_searcher(method, ..., default_rng(seed)), TabularOracle(table,
-    NB201Space(), repeat=0), budget, workers, max_jobs)`` when ``workers == 1`` and the budget did not bind.
+    oracle.space, repeat=0), budget, workers, max_jobs)`` when ``workers == 1`` and the budget did not bind.
     """
     from harness.runner import Runner
     from harness.workers import ThreadedPool

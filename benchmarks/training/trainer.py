@@ -1,4 +1,4 @@
-"""``TrainerOracle``: the fidelity oracle that really trains NAS-Bench-201 networks with PyTorch.
+"""``TrainerOracle``: the fidelity oracle that really trains NAS-Bench-201 or NAS-Bench-101 networks with PyTorch.
 
 It implements :class:`benchmarks.oracle.FidelityOracle` with the same semantics as the tabular
 oracle: ``evaluate(arch, e)`` returns the whole observed validation curve up to epoch ``e``; asking
@@ -9,7 +9,13 @@ Training recipe (NAS-Bench-201, Dong & Yang 2020, its 200-epoch setting; its 12-
 momentum 0.9, learning rate 0.1 with cosine decay to 0 over the MAXIMUM number of epochs, stepped
 every iteration (so the curve up to epoch e is exactly the prefix of the max-epoch run), weight
 decay 5e-4 on every parameter, batch 256, cross-entropy loss, no gradient clipping. Data and
-augmentation: :mod:`benchmarks.training.data`.
+augmentation: :mod:`benchmarks.training.data`. ``space="nb101"`` trains NAS-Bench-101 networks
+(:mod:`benchmarks.training.nb101_model`) with this same recipe, not NAS-Bench-101's own (RMSProp, 108
+epochs), so that curves of both spaces are comparable.
+
+Trials. One network is one trial: NAS-Bench-101 keys that prune to the same or to isomorphic cells
+share ``space.table_key`` (the graph hash), and asking for one of them continues the trial of the
+first that was asked for (its paid epochs cost nothing again), just as they share one table row.
 
 Cost. ``Evaluation.cost`` is the measured seconds of the epochs this call trained, each epoch being
 one pass over the training split plus one evaluation of the validation split (CUDA synchronised).
@@ -24,8 +30,8 @@ Curves are reported at this oracle's ``fidelities`` only, exactly as a tabular o
 Checkpoints. After every epoch the oracle writes, atomically (temporary file + ``os.replace``), the
 model, optimizer and scheduler states, the trial's ``torch.Generator`` state (data order and
 augmentation draw from it; the trial uses no other randomness after initialisation), the epoch and the
-recorded history, to ``checkpoint_dir/<settings fingerprint>/<arch hash>.pt``. The global torch RNG
-is used only to initialise the weights, under a lock and a seed derived from ``(seed, arch)``, and is
+recorded history, to ``checkpoint_dir/<settings fingerprint>/<table key hash>.pt``. The global torch RNG
+is used only to initialise the weights, under a lock and a seed derived from ``(seed, table key)``, and is
 restored afterwards: a trial's result does not depend on which other trials ran before or beside it.
 
 Determinism. On the CPU a resumed run is bitwise the run that never stopped (same process, same thread
@@ -51,20 +57,27 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.oracle import Evaluation
+from benchmarks.spaces.nb101 import NB101Space
 from benchmarks.spaces.nb201 import NB201Space
 from benchmarks.tabular import TabularBenchmark
 from benchmarks.training.data import DataSplits, draw_augmentation, load_dataset, make_batch
+from benchmarks.training.nb101_model import build_nb101_network, require_nasbench_pytorch
 from benchmarks.training.nb201_model import build_network, count_parameters
 
-__all__ = ["TrainConfig", "TrialRecord", "TrainerOracle", "trial_seed"]
+__all__ = ["SPACES", "TrainConfig", "TrialRecord", "TrainerOracle", "trial_seed"]
 
 _INIT_LOCK = threading.Lock()
+SPACES = ("nb201", "nb101")
+_NB201_ONLY = ("C", "N")
+_NB101_ONLY = ("nb101_stem_channels", "nb101_stacks", "nb101_modules")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run (and hence its curve).
 
+    ``space`` is ``"nb201"`` (networks sized by ``C`` and ``N``) or ``"nb101"`` (sized by
+    ``nb101_stem_channels``, ``nb101_stacks`` and ``nb101_modules`` cells per stack).
     ``train_size``/``valid_size``/``test_size`` keep the first n images of each split (None: all).
     ``bf16`` applies bf16 autocast on CUDA devices that support it (ignored on the CPU).
     ``test_every_epoch=False`` evaluates the test split only at the last epoch of each ``evaluate``
@@ -73,8 +86,12 @@ class TrainConfig:
 
     dataset: str = "fashion-mnist"
     data_root: str | None = None
+    space: str = "nb201"
     C: int = 16
     N: int = 5
+    nb101_stem_channels: int = 128
+    nb101_stacks: int = 3
+    nb101_modules: int = 3
     max_epochs: int = 200
     batch_size: int = 256
     lr: float = 0.1
@@ -94,7 +111,9 @@ class TrainConfig:
     eval_batch_size: int = 1024
 
     def __post_init__(self):
-        for name in ("C", "N", "max_epochs", "batch_size", "eval_batch_size"):
+        if self.space not in SPACES:
+            raise ValueError(f"space={self.space!r} must be one of {', '.join(SPACES)}")
+        for name in ("C", "N", "max_epochs", "batch_size", "eval_batch_size") + _NB101_ONLY:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "N" else 1):
                 raise ValueError(f"{name}={value!r} must be a positive int")
@@ -102,14 +121,22 @@ class TrainConfig:
             raise ValueError(f"lr={self.lr!r} must be positive")
 
     def fingerprint(self) -> str:
-        """A short hash of the settings that change what a run computes (not where checkpoints go)."""
-        relevant = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("data_root", "test_every_epoch", "eval_batch_size")}
+        """A short hash of the settings that change what a run computes (not where checkpoints go).
+
+        The other space's size options are left out, and for NB201 ``space`` too, so NB201 settings
+        hash as they did before NB101 existed (their checkpoints are still found).
+        """
+        ignored = {"data_root", "test_every_epoch", "eval_batch_size"}
+        ignored |= {"space", *_NB101_ONLY} if self.space == "nb201" else set(_NB201_ONLY)
+        relevant = {k: v for k, v in dataclasses.asdict(self).items() if k not in ignored}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def trial_seed(seed: int, arch: str) -> int:
-    """The seed of one trial: a hash of the oracle's seed and the architecture (order-independent)."""
+    """The seed of one trial: a hash of the oracle's seed and ``arch`` (the trainer passes the table key).
+
+    Order-independent; for NB201 the table key is the architecture string itself.
+    """
     return int.from_bytes(hashlib.sha256(f"{seed}|{arch}".encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
@@ -161,12 +188,13 @@ def _is_oom(error: BaseException) -> bool:
 
 
 class TrainerOracle:
-    """A :class:`~benchmarks.oracle.FidelityOracle` over the NB201 space that trains for real.
+    """A :class:`~benchmarks.oracle.FidelityOracle` over the NB201 or NB101 space that trains for real.
 
     Parameters
     ----------
     config: a :class:`TrainConfig`; keyword ``overrides`` replace its fields
-        (``TrainerOracle(dataset="fashion-mnist", C=8, N=1, max_epochs=4)``).
+        (``TrainerOracle(dataset="fashion-mnist", C=8, N=1, max_epochs=4)``; ``space="nb101"`` for
+        NAS-Bench-101 cells, which needs ``nasbench-pytorch``).
     fidelities: the epochs at which ``evaluate`` may stop (default every epoch 1..max_epochs).
     checkpoint_dir: where checkpoints go (default: a temporary directory removed with the oracle).
     data: prebuilt :class:`~benchmarks.training.data.DataSplits` (default: loaded on first use from
@@ -187,7 +215,11 @@ class TrainerOracle:
         if overrides:
             config = dataclasses.replace(config, **overrides)
         self.config = config
-        self.space = NB201Space()
+        if config.space == "nb101":
+            require_nasbench_pytorch()  # missing, every trial would fail: say so now
+            self.space = NB101Space()
+        else:
+            self.space = NB201Space()
         self.device = torch.device(config.device)
         if fidelities is None:
             fidelities = range(1, config.max_epochs + 1)
@@ -204,7 +236,7 @@ class TrainerOracle:
         self._data = data.to(self.device) if data is not None else None
         self._lock = threading.Lock()
         self._arch_locks: dict[str, threading.Lock] = {}
-        self._records: dict[str, TrialRecord] = {}
+        self._records: dict[str, TrialRecord] = {}  # by table key: one network, one trial
         self.use_bf16 = bool(config.bf16 and self.device.type == "cuda" and torch.cuda.is_available()
                              and torch.cuda.is_bf16_supported())
         if self.device.type == "cuda":  # process-wide switches: the last oracle built decides
@@ -221,7 +253,7 @@ class TrainerOracle:
         return self._fidelities
 
     def paid_epochs(self, arch: str) -> int:
-        record = self._records.get(self.space.parse(arch))
+        record = self._records.get(self.space.table_key(arch))
         return 0 if record is None else record.epochs_done
 
     @property
@@ -240,8 +272,9 @@ class TrainerOracle:
 
     @property
     def records(self) -> dict[str, TrialRecord]:
-        """Every trial so far, by architecture, in the order first evaluated."""
-        return dict(self._records)
+        """Every trial so far, by the architecture that first asked for it, in the order first evaluated."""
+        with self._lock:
+            return {record.arch: record for record in self._records.values()}
 
     def evaluate(self, arch: str, epochs: int) -> Evaluation:
         arch = self.space.parse(arch)
@@ -250,20 +283,21 @@ class TrainerOracle:
                              f"{self._fidelities if len(self._fidelities) <= 12 else (self._fidelities[0], '...', self._fidelities[-1])}")
         epochs = int(epochs)
         data = self.prepare()
+        key = self.space.table_key(arch)
         with self._lock:
-            arch_lock = self._arch_locks.setdefault(arch, threading.Lock())
+            arch_lock = self._arch_locks.setdefault(key, threading.Lock())
         with arch_lock:
-            record = self._records.get(arch)
+            record = self._records.get(key)
             if record is None:
                 record = self._new_record(arch)
                 with self._lock:
-                    self._records[arch] = record
+                    self._records[key] = record
             cost = 0.0
             if not record.failed and record.epochs_done < epochs:
                 cost = self._train(record, epochs, data)
-            return self._observed(record, epochs, cost)
+            return self._observed(record, epochs, cost, arch)
 
-    def _observed(self, record: TrialRecord, epochs: int, cost: float) -> Evaluation:
+    def _observed(self, record: TrialRecord, epochs: int, cost: float, arch: str) -> Evaluation:
         """The curve at this oracle's fidelities up to ``epochs``, as a tabular oracle would show it.
 
         A run that failed in epoch e <= ``epochs`` ends at the first fidelity >= e, with NaN there.
@@ -277,13 +311,13 @@ class TrainerOracle:
         losses = [record.valid_loss[f - 1] if f <= record.epochs_done else float("nan") for f in shown]
         if failed:
             values[-1] = losses[-1] = float("nan")
-        return Evaluation(arch=record.arch, epochs=np.asarray(shown, dtype=np.int64), values=np.asarray(values, dtype=np.float64),
+        return Evaluation(arch=arch, epochs=np.asarray(shown, dtype=np.int64), values=np.asarray(values, dtype=np.float64),
                           losses=np.asarray(losses, dtype=np.float64), cost=float(cost), failed=failed,
                           reason=record.reason if failed else "")
 
     # ------------------------------------------------------------------ trials
     def checkpoint_path(self, arch: str) -> Path:
-        return self.checkpoint_dir / (hashlib.sha256(self.space.parse(arch).encode()).hexdigest()[:20] + ".pt")
+        return self.checkpoint_dir / (hashlib.sha256(self.space.table_key(arch).encode()).hexdigest()[:20] + ".pt")
 
     def load_checkpoint(self, arch: str, map_location="cpu") -> dict:
         """The last checkpoint of ``arch`` (``model``, ``optimizer``, ``scheduler``, ``generator``, ``epoch``, ``record``)."""
@@ -294,13 +328,18 @@ class TrainerOracle:
         if self.reuse_checkpoints and path.is_file():
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
             return TrialRecord.from_dict(checkpoint["record"])
-        return TrialRecord(arch=arch, seed=trial_seed(self.config.seed, arch))
+        return TrialRecord(arch=arch, seed=trial_seed(self.config.seed, self.space.table_key(arch)))
 
     def _build(self, record: TrialRecord, steps_per_epoch: int, data: DataSplits):
         c, spec = self.config, data.spec
         with _INIT_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(record.seed)
-            model = build_network(record.arch, spec.num_classes, C=c.C, N=c.N, in_channels=spec.in_channels)
+            if c.space == "nb101":
+                model = build_nb101_network(record.arch, spec.num_classes, in_channels=spec.in_channels,
+                                            stem_channels=c.nb101_stem_channels, num_stacks=c.nb101_stacks,
+                                            modules_per_stack=c.nb101_modules)
+            else:
+                model = build_network(record.arch, spec.num_classes, C=c.C, N=c.N, in_channels=spec.in_channels)
         record.n_params = count_parameters(model)
         model = model.to(self.device)
         if c.channels_last:
@@ -461,7 +500,9 @@ class TrainerOracle:
         per-epoch seconds since the previous fidelity; a run that failed in epoch e has NaN metrics at
         the first fidelity >= e, the seconds spent up to the failure there, and ``failed=True``, so a
         :class:`~benchmarks.oracle.TabularOracle` replays it exactly as this oracle served it.
-        Epochs never trained are NaN.
+        Epochs never trained are NaN. Rows are named by ``space.table_key`` (the architecture string for
+        NB201, the graph hash for NB101, as the official tables are), the ``extra`` dictionaries too;
+        ``extra.arch_keys`` maps each row to the architecture key that was trained.
         """
         with self._lock:
             records = list(self._records.values())
@@ -486,21 +527,28 @@ class TrainerOracle:
                 previous = f
         c = self.config
         data = self.data
+        ids = [self.space.table_key(r.arch) for r in records]
         extra = {
             "settings": dataclasses.asdict(c), "fingerprint": c.fingerprint(), "torch": torch.__version__,
             "device": self.device_name(), "bf16_autocast": self.use_bf16, "python": platform.python_version(),
-            "split_sizes": data.sizes, "n_params": {r.arch: r.n_params for r in records},
-            "trial_seeds": {r.arch: r.seed for r in records},
-            "failures": {r.arch: r.reason for r in records if r.failed},
+            "split_sizes": data.sizes, "n_params": {i: r.n_params for i, r in zip(ids, records)},
+            "trial_seeds": {i: r.seed for i, r in zip(ids, records)},
+            "failures": {i: r.reason for i, r in zip(ids, records) if r.failed},
+            "arch_keys": {i: r.arch for i, r in zip(ids, records)},
             "cost": "seconds = train pass + validation pass per epoch (test evaluation, checkpoints not charged)",
         }
+        if c.space == "nb101":
+            network = (f"NB101 network: stem {c.nb101_stem_channels}, {c.nb101_stacks} stacks x "
+                       f"{c.nb101_modules} cells")
+        else:
+            network = f"C={c.C}, N={c.N}"
         provenance = (f"trained with pmf-nas TrainerOracle (NB201 recipe: SGD nesterov 0.9, lr {c.lr} cosine over "
-                      f"{c.max_epochs} epochs, wd {c.weight_decay}, batch {c.batch_size}; C={c.C}, N={c.N}) on "
+                      f"{c.max_epochs} epochs, wd {c.weight_decay}, batch {c.batch_size}; {network}) on "
                       f"{c.dataset} (split seed {c.split_seed}, train/valid/test {data.sizes['train']}/"
                       f"{data.sizes['valid']}/{data.sizes['test']}), torch {torch.__version__}, {self.device_name()}")
         return TabularBenchmark.from_arrays(
-            [r.arch for r in records], fids, curves["valid"], seconds, metric=self.metric,
-            higher_is_better=self.higher_is_better, name=name, space="nb201", dataset=c.dataset,
+            ids, fids, curves["valid"], seconds, metric=self.metric,
+            higher_is_better=self.higher_is_better, name=name, space=self.space.name, dataset=c.dataset,
             provenance=provenance, licence="recorded by the user; the dataset's own licence applies",
             failed=np.array([[r.failed] for r in records]), extra=extra,
             notes="accuracies in percent; one repeat per architecture (trial seed in extra.trial_seeds)",
