@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from benchmarks.registry import benchmark_names, load_benchmark
@@ -160,6 +159,29 @@ def _add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str) -
     add_trainer_arguments(parser, dataset_flag=dataset_flag)
 
 
+def _add_build_commands(bench_cmds) -> None:
+    """``benchmark build`` and ``benchmark throughput``: their options parse without torch; running them needs it."""
+    from benchmarks.training.build import (add_build_arguments, add_throughput_arguments, build_command,
+                                           throughput_command)
+
+    def needs_torch(command):
+        def run(args: argparse.Namespace) -> int:
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is None:
+                raise UsageError("building a benchmark trains networks and needs torch: pip install \".[train]\"")
+            result = command(args)
+            return result if isinstance(result, int) else 0
+        return run
+
+    build = bench_cmds.add_parser("build", help="train NB201 cells on Fashion-MNIST into a tabular benchmark (GPU)")
+    add_build_arguments(build)
+    build.set_defaults(func=needs_torch(build_command))
+    throughput = bench_cmds.add_parser("throughput", help="arch-epochs per second: batched vs one-model training")
+    add_throughput_arguments(throughput)
+    throughput.set_defaults(func=needs_torch(throughput_command))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pmfnas", description="Progressive multi-fidelity NAS harness")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--dataset", help="cifar10-valid, cifar10, cifar100, ImageNet16-120 (imagenet16-120 for nb201-final)")
     convert.add_argument("--out", required=True, help="output: NAME.npz (one compressed file) or a directory")
     convert.set_defaults(func=_cmd_benchmark_convert)
+    _add_build_commands(bench_cmds)
 
     comp = commands.add_parser("compare", help="compare search methods at equal simulated budget")
     comp.add_argument("--benchmark", default="nbnlp-wt2", help="benchmark name or table path (default: nbnlp-wt2)")
