@@ -1,6 +1,7 @@
 """Shared fixtures: small synthetic tables and the path of the real NAS-Bench-NLP logs."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,19 @@ def synthetic_table(n_archs: int = 40, n_epochs: int = 27, repeats: int = 1, see
         [f"a{i:03d}" for i in range(n_archs)], epochs, valid, seconds, test=valid + 1.0,
         metric="accuracy", higher_is_better=higher_is_better, name="synthetic", arch_features=features,
         extra={"feature_names": ["final_proxy", "rate"]})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny nets gain nothing from threads, and OpenMP threads stall badly on a busy 2-core machine."""
+    torch = sys.modules.get("torch")  # only the training tests import it; tabular tests must not need it
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -25,14 +25,6 @@ ARCHS = ["|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|none~2
 SHAPE = dict(num_classes=10, C=4, N=1, in_channels=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def separate_and_batched(archs=ARCHS, seed=0):
     torch.manual_seed(seed)
     nets = [NB201Network(a, **SHAPE) for a in archs]

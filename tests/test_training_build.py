@@ -20,15 +20,6 @@ ARCHS = SPACE.unique_architectures()[:4]
 TOY = dict(epochs=2, chunk_size=2, batch_k=2, device="cpu", C=4, N=1, batch_size=32, progress=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Module-scoped so that the module-scoped build below runs single-threaded too (2 busy cores stall OpenMP)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data():
     try:

@@ -17,14 +17,6 @@ TOY = ["--epochs", "2", "--C", "4", "--N", "1", "--batch-size", "32", "--train-s
        "--test-size", "32", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def parse(argv):
     parser = argparse.ArgumentParser()
     add_trainer_arguments(parser)

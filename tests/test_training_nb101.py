@@ -56,15 +56,6 @@ SMALL = dict(stem_channels=16, num_stacks=1, modules_per_stack=1)
 TINY = dict(space="nb101", nb101_stem_channels=16, nb101_stacks=3, nb101_modules=1, batch_size=32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets gain nothing from threads, and OpenMP threads stall badly on a busy 2-core CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data():
     try:

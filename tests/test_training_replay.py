@@ -46,14 +46,6 @@ class TinyHalving(Searcher):
             self.queue += [Job(a, self.rungs[rung + 1], resume=True) for a in survivors]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data():
     try:
