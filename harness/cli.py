@@ -93,7 +93,9 @@ def _progress_printer(budget: float, metric: str):
 
 def _cmd_search(args: argparse.Namespace) -> int:
     import numpy as np
+    from pathlib import Path
 
+    from harness.journal import journal_is_empty, journaled
     from harness.runner import Runner
     from harness.workers import SimulatedPool
     from search.base import Problem
@@ -104,6 +106,22 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.budget_hours is None and args.budget is None:
         raise UsageError("give the budget: --budget-hours H or --budget SECONDS")
     budget = args.budget if args.budget is not None else args.budget_hours * 3600.0
+    real = args.dataset is not None
+    resume = bool(getattr(args, "resume", False))
+    checkpoint_dir = getattr(args, "checkpoint_dir", None)
+    journal_path = None
+    if not args.no_journal:
+        if args.journal is not None:
+            journal_path = Path(args.journal)
+        elif real and checkpoint_dir is not None:
+            journal_path = Path(checkpoint_dir) / "journal.jsonl"
+    if resume and real and checkpoint_dir is None and not getattr(args, "_no_torch", False):
+        raise UsageError("--resume continues the checkpoints of the interrupted search: give its --checkpoint-dir")
+    if resume and not real and journal_path is None:
+        raise UsageError("--resume continues the search recorded in --journal FILE: give that file")
+    if journal_path is not None and not resume and not journal_is_empty(journal_path):
+        raise UsageError(f"the journal {journal_path} already records a search: pass --resume to continue it, "
+                         "or remove it")
     if args.benchmark is not None:
         from benchmarks.oracle import TabularOracle
         from benchmarks.registry import load_benchmark, space_for
@@ -113,6 +131,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         oracle = TabularOracle(table, space_for(table), np.random.default_rng(oracle_seed))
         pool = SimulatedPool(oracle, args.workers)
         rng = np.random.default_rng(searcher_seed)
+        meta = {"method": args.method, "seed": args.seed, "workers": args.workers, "benchmark": args.benchmark}
     else:
         if getattr(args, "_no_torch", False):
             raise UsageError("real training needs torch: pip install torch, then pip install \".[train]\"")
@@ -122,11 +141,38 @@ def _cmd_search(args: argparse.Namespace) -> int:
         oracle = trainer_from_args(args)
         pool = ThreadedPool(oracle, args.workers)
         rng = np.random.default_rng(args.seed)
+        meta = {"method": args.method, "seed": args.seed, "workers": args.workers, "dataset": args.dataset,
+                "space": oracle.config.space, "fidelities": list(oracle.fidelities),
+                "fingerprint": oracle.config.fingerprint()}
+    if journal_path is not None:
+        if real and checkpoint_dir is None:
+            print(f"note: without --checkpoint-dir the trained networks are not kept, so the journal {journal_path} "
+                  "cannot be resumed", file=sys.stderr)
+        if resume and journal_is_empty(journal_path):
+            print(f"no journal at {journal_path} yet: the search starts from the beginning", file=sys.stderr)
+        try:
+            pool = journaled(pool, journal_path, resume=resume, meta=meta)
+        except BaseException:
+            if hasattr(pool, "shutdown"):
+                pool.shutdown()
+            raise
+        journal = getattr(pool.pool, "journal", None)  # the ResumingPool's, when resuming
+        if journal is not None and len(journal.submitted):
+            print(f"resuming the search recorded in {journal_path}: {len(journal)} finished jobs are replayed, "
+                  f"{len(journal.running)} that were running start again"
+                  f"{' from their checkpoints' if real else ''}; the clock goes on from {journal.end_time:.1f} s",
+                  file=sys.stderr)
     searcher = make_searcher(args.method, Problem(oracle.space, oracle.fidelities, oracle.higher_is_better), rng)
     runner = Runner(searcher, pool, budget, max_jobs=args.max_jobs,
                     on_result=None if args.quiet else _progress_printer(budget, oracle.metric))
     try:
         result = runner.run()
+    except KeyboardInterrupt:
+        if journal_path is None:
+            raise
+        print(f"interrupted; the journal {journal_path} is consistent: run the same command with --resume to "
+              "continue the search", file=sys.stderr)
+        return 130
     finally:
         if hasattr(pool, "shutdown"):
             pool.shutdown()
@@ -222,17 +268,29 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--out", required=True, help="output directory")
     pe.set_defaults(func=_cmd_predictor_eval)
 
-    srch = commands.add_parser("search", help="one search: tabular (--benchmark) or real training (--train)")
+    # conflict_handler="resolve": the search's own --resume (below) replaces the trainer's, with a fuller help.
+    srch = commands.add_parser("search", help="one search: tabular (--benchmark) or real training (--train)",
+                               conflict_handler="resolve")
     srch.add_argument("--method", default="pmfnas", help="a method name of 'pmfnas compare'")
     srch.add_argument("--benchmark", default=None, help="tabular mode: benchmark name or table path")
     srch.add_argument("--budget-hours", type=float, default=None, help="budget in hours (simulated or real)")
     srch.add_argument("--budget", type=float, default=None, help="budget in seconds")
     srch.add_argument("--seed", type=int, default=0)
     srch.add_argument("--workers", type=int, default=1)
-    srch.add_argument("--max-jobs", type=int, default=None)
+    srch.add_argument("--max-jobs", type=int, default=None,
+                      help="start no more than this many jobs (a resumed search counts the replayed ones too)")
     srch.add_argument("--record", default=None, help="real mode: save the trained curves to this table (.npz)")
     srch.add_argument("--quiet", action="store_true", help="no line per finished job")
+    srch.add_argument("--journal", default=None,
+                      help="append every started and finished job to this file (JSON lines) so that an interrupted "
+                           "search can be resumed (default in real mode: CHECKPOINT_DIR/journal.jsonl when "
+                           "--checkpoint-dir is given); an existing journal is never overwritten")
+    srch.add_argument("--no-journal", action="store_true", help="write (and, with --resume, replay) no journal")
     _add_trainer_arguments(srch, "--train")
+    srch.add_argument("--resume", action="store_true",
+                      help="continue an interrupted search: replay its --journal with the same method, seed and "
+                           "settings (nothing finished is run again; the budget goes on from the journal's last "
+                           "time), and in real mode continue the architectures checkpointed in --checkpoint-dir")
     srch.set_defaults(func=_cmd_search, dataset=None)  # no --train means tabular mode
 
     rec = commands.add_parser("record", help="train architectures for real and save their curves as a table")
