@@ -122,6 +122,18 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if journal_path is not None and not resume and not journal_is_empty(journal_path):
         raise UsageError(f"the journal {journal_path} already records a search: pass --resume to continue it, "
                          "or remove it")
+    processes = bool(getattr(args, "processes", False))
+    devices = None
+    if getattr(args, "devices", None):
+        devices = [d.strip() for d in str(args.devices).split(",") if d.strip()]
+        if not devices:
+            raise UsageError(f"--devices {args.devices!r} must name devices, e.g. cuda:0,cuda:1")
+        if not processes:
+            raise UsageError("--devices places worker processes: give --processes too")
+    if processes and not real:
+        raise UsageError("--processes runs real training in worker processes: give --train DATASET "
+                         "(tabular mode simulates its workers)")
+    cleanup = []  # what lives only for this search (a temporary checkpoint directory)
     if args.benchmark is not None:
         from benchmarks.oracle import TabularOracle
         from benchmarks.registry import load_benchmark, space_for
@@ -138,8 +150,36 @@ def _cmd_search(args: argparse.Namespace) -> int:
         from benchmarks.training.commands import trainer_from_args
         from harness.workers import ThreadedPool
 
-        oracle = trainer_from_args(args)
-        pool = ThreadedPool(oracle, args.workers)
+        if not processes:
+            oracle = trainer_from_args(args)
+            pool = ThreadedPool(oracle, args.workers)
+        else:
+            import argparse as _argparse
+            import os
+            import tempfile
+
+            from harness.workers import ProcessPool, TrainerFactory
+
+            # Every worker process and this one share one checkpoint directory and continue its checkpoints:
+            # a promotion continues the architecture's checkpoint whichever process trained it before.
+            root = checkpoint_dir
+            if root is None:
+                holder = tempfile.TemporaryDirectory(prefix="pmfnas-search-")
+                cleanup.append(holder)
+                root = holder.name
+            shared = _argparse.Namespace(**vars(args))
+            shared.checkpoint_dir, shared.resume = root, True
+            oracle = trainer_from_args(shared)  # this process's view: journal replay and --record read it
+            if not resume and any(oracle.checkpoint_dir.iterdir()):
+                raise UsageError(f"{oracle.checkpoint_dir} already holds checkpoints of these settings, which worker "
+                                 "processes would continue instead of training afresh: pass --resume to continue that "
+                                 "search, or give an empty --checkpoint-dir")
+            factory = TrainerFactory(oracle.config, root, fidelities=oracle.fidelities,
+                                     num_threads=max(1, (os.cpu_count() or 1) // args.workers))
+            try:
+                pool = ProcessPool(factory, args.workers, devices=devices, oracle=oracle)
+            except RuntimeError as error:
+                raise UsageError(f"the worker processes could not start: {error}") from None
         rng = np.random.default_rng(args.seed)
         meta = {"method": args.method, "seed": args.seed, "workers": args.workers, "dataset": args.dataset,
                 "space": oracle.config.space, "fidelities": list(oracle.fidelities),
@@ -176,9 +216,17 @@ def _cmd_search(args: argparse.Namespace) -> int:
     finally:
         if hasattr(pool, "shutdown"):
             pool.shutdown()
-    if args.record is not None and args.dataset is not None:
-        oracle.to_table(f"search-{args.method}-seed{args.seed}").save(args.record)
-        print(f"recorded the trained curves to {args.record}")
+    # (A temporary checkpoint directory left behind by an early return or an error is removed when its holder
+    # is garbage collected.)
+    try:
+        if args.record is not None and real:
+            if processes:  # the workers trained: this process learns their trials from the checkpoints
+                factory.adopt(oracle, list(dict.fromkeys(result.trace["arch"])))
+            oracle.to_table(f"search-{args.method}-seed{args.seed}").save(args.record)
+            print(f"recorded the trained curves to {args.record}")
+    finally:
+        for holder in cleanup:
+            holder.cleanup()
     print(f"chosen: {result.chosen_arch} ({oracle.metric} {result.chosen_value:.6g}); "
           f"{result.n_evaluations} evaluations, {result.epochs_paid} epochs, {result.time_used:.1f} s of "
           f"{budget:.1f} s; stopped because: {result.stopped_because}")
@@ -286,6 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "search can be resumed (default in real mode: CHECKPOINT_DIR/journal.jsonl when "
                            "--checkpoint-dir is given); an existing journal is never overwritten")
     srch.add_argument("--no-journal", action="store_true", help="write (and, with --resume, replay) no journal")
+    srch.add_argument("--processes", action="store_true",
+                      help="real mode: run the --workers as OS processes (one GIL and CUDA context each, so trials "
+                           "really run concurrently, also on one GPU) instead of threads; they share --checkpoint-dir "
+                           "(default: a temporary directory for the search), so a promoted architecture continues its "
+                           "checkpoint on whichever worker it lands")
+    srch.add_argument("--devices", default=None,
+                      help="with --processes: comma-separated devices assigned to the workers round-robin, e.g. "
+                           "cuda:0,cuda:1 (with --device cuda or its default); default: --device for all")
     _add_trainer_arguments(srch, "--train")
     srch.add_argument("--resume", action="store_true",
                       help="continue an interrupted search: replay its --journal with the same method, seed and "

@@ -323,6 +323,36 @@ class TrainerOracle:
         """The last checkpoint of ``arch`` (``model``, ``optimizer``, ``scheduler``, ``generator``, ``epoch``, ``record``)."""
         return torch.load(self.checkpoint_path(arch), map_location=map_location, weights_only=True)
 
+    def adopt_records(self, records) -> None:
+        """Make trials that ran elsewhere known to this oracle, as if it had run them itself.
+
+        ``records`` are :class:`TrialRecord` (or their ``to_dict()``) of trials trained with these settings
+        into this ``checkpoint_dir`` by other oracles, e.g. in the worker processes of a
+        :class:`~harness.workers.ProcessPool`. A record replaces what this oracle knew of its architecture's
+        trial; afterwards :meth:`to_table` includes it, :meth:`paid_epochs` counts it and :meth:`evaluate`
+        continues it (from its checkpoint). Adopt only between evaluations of the architectures concerned.
+        """
+        for record in records:
+            if isinstance(record, dict):
+                record = TrialRecord.from_dict(record)
+            key = self.space.table_key(self.space.parse(record.arch))
+            with self._lock:
+                self._records[key] = record
+
+    def adopt_checkpoints(self, archs) -> list[str]:
+        """Adopt (:meth:`adopt_records`) the trial of each of ``archs`` from its checkpoint in ``checkpoint_dir``.
+
+        Returns the architectures adopted; one without a checkpoint is skipped (nothing of it was saved: it
+        failed in its first epoch or never ran). A checkpoint holds the epochs completed, so a trial that
+        failed after them reads back as not failed; adopt its failed record with :meth:`adopt_records`.
+        """
+        adopted = []
+        for arch in archs:
+            if self.checkpoint_path(arch).is_file():
+                self.adopt_records([self.load_checkpoint(arch)["record"]])
+                adopted.append(arch)
+        return adopted
+
     def _new_record(self, arch: str) -> TrialRecord:
         path = self.checkpoint_path(arch)
         if self.reuse_checkpoints and path.is_file():
