@@ -17,26 +17,7 @@ from benchmarks.training.trainer import TrainConfig, TrainerOracle  # noqa: E402
 
 SPACE = NB101Space()
 C3, C1, MP = OPS
-# The Inception-like cell of the NAS-Bench-101 colab (NASBench.ipynb, "Basic usage"), and the
-# isomorphic cell the dataset printed back for it (as in tests/test_space_nb101.py).
-INCEPTION = SPACE.from_matrix(
-    [[0, 1, 1, 1, 0, 1, 0],
-     [0, 0, 0, 0, 0, 0, 1],
-     [0, 0, 0, 0, 0, 0, 1],
-     [0, 0, 0, 0, 1, 0, 0],
-     [0, 0, 0, 0, 0, 0, 1],
-     [0, 0, 0, 0, 0, 0, 1],
-     [0, 0, 0, 0, 0, 0, 0]],
-    ["input", C1, C3, C3, C3, MP, "output"])
-INCEPTION_AS_STORED = SPACE.from_matrix(
-    [[0, 1, 1, 1, 1, 0, 0],
-     [0, 0, 0, 0, 0, 0, 1],
-     [0, 0, 0, 0, 0, 0, 1],
-     [0, 0, 0, 0, 0, 0, 1],
-     [0, 0, 0, 0, 0, 1, 0],
-     [0, 0, 0, 0, 0, 0, 1],
-     [0, 0, 0, 0, 0, 0, 0]],
-    ["input", C3, C1, MP, C3, C3, "output"])
+from tests.nb101_cells import INCEPTION, INCEPTION_AS_STORED  # noqa: E402  (the colab's cell)
 # Two branches into the output plus a residual input->output edge; vertex 3 of DANGLING is fed by the
 # input but feeds nothing, so it prunes away to CHAIN.
 CHAIN = SPACE.from_matrix(

@@ -359,6 +359,18 @@ def _use_bf16(config: TrainConfig, device: torch.device) -> bool:
     return bool(config.bf16 and device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
+def _sgd_step(model, optimizer, scheduler, x, y, bf16: bool):
+    """One training step of all K architectures: the summed loss gives each its own gradient."""
+    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = model(x)
+    losses = _per_arch_loss(logits, y, "mean")
+    optimizer.zero_grad(set_to_none=True)
+    losses.sum().backward()
+    optimizer.step()
+    scheduler.step()
+    return losses, logits
+
+
 def _per_arch_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str) -> torch.Tensor:
     """(batch, K, classes) logits -> (K,) cross-entropy of each architecture (mean or sum over the batch)."""
     b, k, _ = logits.shape
@@ -383,13 +395,7 @@ def _train_epoch(model, optimizer, scheduler, generator, data: DataSplits, confi
         x = make_batch(data.train_x[index], spec, offsets=offsets[begin: begin + config.batch_size],
                        flips=flips[begin: begin + config.batch_size], stats=stats)
         y = data.train_y[index]
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        losses = _per_arch_loss(logits, y, "mean")
-        optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        optimizer.step()
-        scheduler.step()
+        losses, logits = _sgd_step(model, optimizer, scheduler, x, y, bf16)
         loss_sum += losses.detach().double() * len(y)
         correct += (logits.detach().argmax(2) == y[:, None]).sum(0)
     return (loss_sum / n).tolist(), (100.0 * correct.double() / n).tolist()
@@ -560,13 +566,7 @@ def measure_throughput(k_values: Sequence[int] = (1, 8, 32), *, archs: Sequence[
             offsets, flips = draw_augmentation(batch_size, spec, generator)
             x = make_batch(data.train_x[index], spec, offsets=offsets.to(dev), flips=flips.to(dev), stats=stats)
             y = data.train_y[index]
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(x)
-            losses = _per_arch_loss(logits, y, "mean")
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            optimizer.step()
-            scheduler.step()
+            _sgd_step(model, optimizer, scheduler, x, y, use_bf16)
         _sync(dev)
         return time.perf_counter() - start
 
