@@ -110,16 +110,10 @@ class ReplayedCompletion(Completion):
 
 
 @dataclass(frozen=True)
-class JournalEntry:
-    """One ``done`` line: the n-th submitted job and how it ended."""
+class JournalEntry(Completion):
+    """One ``done`` line: a completion and ``n``, the submission it answers (0-based, over all sessions)."""
 
-    n: int
-    job: Job
-    worker: int
-    start: float
-    end: float
-    evaluation: Evaluation | None
-    error: str = ""
+    n: int = -1
 
 
 @dataclass
@@ -244,8 +238,8 @@ def read_journal(path: str | Path) -> Journal:
                     raise ValueError(f"submission #{n} completed twice")
                 done.add(n)
                 journal.completions.append(JournalEntry(
-                    n, job, int(record["worker"]), float(record["start"]), float(record["end"]),
-                    _evaluation_from(record.get("evaluation")), str(record.get("error", ""))))
+                    job, int(record["worker"]), float(record["start"]), float(record["end"]),
+                    _evaluation_from(record.get("evaluation")), str(record.get("error", "")), n=n))
             elif event == "resume":
                 journal.sessions += 1
             else:

@@ -50,6 +50,16 @@ def table() -> TabularBenchmark:
     return synthetic_table()
 
 
+def fashion_mnist_or_fail(**sizes):
+    """A small Fashion-MNIST split for the training tests; a clear failure when the data is not installed."""
+    from benchmarks.training.data import load_dataset
+
+    try:
+        return load_dataset("fashion-mnist", **sizes)
+    except FileNotFoundError as error:
+        pytest.fail(f"Fashion-MNIST is needed (apt-get install dataset-fashion-mnist): {error}")
+
+
 @pytest.fixture
 def nbnlp_logs() -> Path:
     if not NBNLP_LOGS.is_file():

@@ -12,8 +12,8 @@ from benchmarks.tabular import TabularBenchmark  # noqa: E402
 from benchmarks.training.build import (build_benchmark, chunk_path,  # noqa: E402
                                        fit_cost_model, merge_chunks, nb201_flops, nb201_params, predict_cost,
                                        read_manifest)
-from benchmarks.training.data import load_dataset  # noqa: E402
 from benchmarks.training.nb201_model import build_network, count_parameters  # noqa: E402
+from tests.conftest import fashion_mnist_or_fail  # noqa: E402
 
 SPACE = NB201Space()
 ARCHS = SPACE.unique_architectures()[:4]
@@ -22,10 +22,7 @@ TOY = dict(epochs=2, chunk_size=2, batch_k=2, device="cpu", C=4, N=1, batch_size
 
 @pytest.fixture(scope="module")
 def data():
-    try:
-        return load_dataset("fashion-mnist", train_size=128, valid_size=128, test_size=64)
-    except FileNotFoundError as error:
-        pytest.fail(f"Fashion-MNIST is needed (apt-get install dataset-fashion-mnist): {error}")
+    return fashion_mnist_or_fail(train_size=128, valid_size=128, test_size=64)
 
 
 @pytest.fixture(scope="module")

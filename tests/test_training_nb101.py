@@ -10,7 +10,6 @@ pytest.importorskip("nasbench_pytorch")
 from benchmarks.oracle import TabularOracle  # noqa: E402
 from benchmarks.spaces.nb101 import OPS, NB101Space  # noqa: E402
 from benchmarks.tabular import TabularBenchmark  # noqa: E402
-from benchmarks.training.data import load_dataset  # noqa: E402
 from benchmarks.training.nb101_model import build_nb101_network, require_nasbench_pytorch  # noqa: E402
 from benchmarks.training.nb201_model import count_parameters  # noqa: E402
 from benchmarks.training.trainer import TrainConfig, TrainerOracle  # noqa: E402
@@ -18,6 +17,7 @@ from benchmarks.training.trainer import TrainConfig, TrainerOracle  # noqa: E402
 SPACE = NB101Space()
 C3, C1, MP = OPS
 from tests.nb101_cells import INCEPTION, INCEPTION_AS_STORED  # noqa: E402  (the colab's cell)
+from tests.conftest import fashion_mnist_or_fail  # noqa: E402
 # Two branches into the output plus a residual input->output edge; vertex 3 of DANGLING is fed by the
 # input but feeds nothing, so it prunes away to CHAIN.
 CHAIN = SPACE.from_matrix(
@@ -39,10 +39,7 @@ TINY = dict(space="nb101", nb101_stem_channels=16, nb101_stacks=3, nb101_modules
 
 @pytest.fixture(scope="module")
 def data():
-    try:
-        return load_dataset("fashion-mnist", train_size=256, valid_size=128, test_size=128)
-    except FileNotFoundError as error:
-        pytest.fail(f"Fashion-MNIST is needed (apt-get install dataset-fashion-mnist): {error}")
+    return fashion_mnist_or_fail(train_size=256, valid_size=128, test_size=128)
 
 
 @pytest.mark.parametrize("arch", [INCEPTION, INCEPTION_AS_STORED, CHAIN, DANGLING, "01.00|input,output",

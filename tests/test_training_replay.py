@@ -7,11 +7,11 @@ torch = pytest.importorskip("torch")
 from benchmarks.oracle import TabularOracle  # noqa: E402
 from benchmarks.spaces.nb201 import NB201Space  # noqa: E402
 from benchmarks.tabular import TabularBenchmark  # noqa: E402
-from benchmarks.training.data import load_dataset  # noqa: E402
 from benchmarks.training.trainer import TrainerOracle  # noqa: E402
 from harness.runner import Runner, run_tabular  # noqa: E402
 from harness.workers import ThreadedPool  # noqa: E402
 from search.base import Job, Problem, Searcher  # noqa: E402
+from tests.conftest import fashion_mnist_or_fail  # noqa: E402
 
 
 class TinyHalving(Searcher):
@@ -48,10 +48,7 @@ class TinyHalving(Searcher):
 
 @pytest.fixture(scope="module")
 def data():
-    try:
-        return load_dataset("fashion-mnist", train_size=128, valid_size=128, test_size=64)
-    except FileNotFoundError as error:
-        pytest.fail(f"Fashion-MNIST is needed (apt-get install dataset-fashion-mnist): {error}")
+    return fashion_mnist_or_fail(train_size=128, valid_size=128, test_size=64)
 
 
 def record_and_replay(make, trainer, max_jobs, tmp_path):

@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 from benchmarks.oracle import FidelityOracle, TabularOracle  # noqa: E402
 from benchmarks.spaces.nb201 import NB201Space  # noqa: E402
 from benchmarks.tabular import TabularBenchmark  # noqa: E402
-from benchmarks.training.data import load_dataset  # noqa: E402
 from benchmarks.training.trainer import TrainerOracle  # noqa: E402
+from tests.conftest import fashion_mnist_or_fail  # noqa: E402
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
@@ -19,10 +19,7 @@ TINY = dict(C=4, N=1, batch_size=32, max_epochs=4)
 
 @pytest.fixture(scope="module")
 def data():
-    try:
-        return load_dataset("fashion-mnist", train_size=256, valid_size=128, test_size=128)
-    except FileNotFoundError as error:
-        pytest.fail(f"Fashion-MNIST is needed (apt-get install dataset-fashion-mnist): {error}")
+    return fashion_mnist_or_fail(train_size=256, valid_size=128, test_size=128)
 
 
 def test_two_epochs_learn_and_are_charged(data, tmp_path):
