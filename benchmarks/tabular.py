@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from benchmarks.files import atomic_output
 
 FORMAT_NAME = "pmfnas-tabular"
 FORMAT_VERSION = 1
@@ -220,16 +221,9 @@ class TabularBenchmark:
         meta = json.dumps(self._meta_document(), indent=2, sort_keys=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".npz":
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-            os.close(fd)
-            try:
-                writer = np.savez_compressed if compressed in (None, True) else np.savez
-                with open(tmp, "wb") as handle:
-                    writer(handle, **{"meta.json": np.frombuffer(meta.encode(), dtype=np.uint8)}, **arrays)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            writer = np.savez_compressed if compressed in (None, True) else np.savez
+            with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+                writer(handle, **{"meta.json": np.frombuffer(meta.encode(), dtype=np.uint8)}, **arrays)
             return path
         tmpdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp"))
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from benchmarks.files import atomic_write
 from benchmarks.oracle import TabularOracle
 from benchmarks.registry import load_benchmark, space_for
 from benchmarks.tabular import TabularBenchmark
@@ -94,17 +94,6 @@ def run_one(spec: RunSpec) -> dict:
     return {"row": row, "anytime": anytime, "wall_seconds": time.perf_counter() - started}
 
 
-def _write_atomic(path: Path, text: str | bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode() if isinstance(text, str) else text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _parse_methods(methods: Iterable[str]) -> list[str]:
     names = [m.strip() for m in methods if m.strip()]
     known = known_methods()
@@ -162,7 +151,7 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
     def keep(spec: RunSpec, outcome: dict) -> None:
         results[(spec.method, spec.seed)] = outcome
         if run_dir is not None:
-            _write_atomic(run_dir / spec.filename, json.dumps(outcome, sort_keys=True))
+            atomic_write(run_dir / spec.filename, json.dumps(outcome, sort_keys=True))
         if bar is not None:
             bar.update(1)
 
@@ -201,8 +190,8 @@ def write_outputs(out: Path, specs: Sequence[RunSpec], results: dict, runs: pd.D
     anytime = anytime_frame(specs, results)
     timing = pd.DataFrame([{"method": s.method, "seed": s.seed,
                             "wall_seconds": results[(s.method, s.seed)]["wall_seconds"]} for s in specs])
-    _write_atomic(out / "runs.csv", runs.to_csv(index=False, float_format="%.10g"))
-    _write_atomic(out / "anytime.csv", anytime.to_csv(index=False, float_format="%.10g"))
-    _write_atomic(out / "timing.csv", timing.to_csv(index=False, float_format="%.4f"))
-    _write_atomic(out / "summary.md", summary_markdown(runs, anytime, table))
+    atomic_write(out / "runs.csv", runs.to_csv(index=False, float_format="%.10g"))
+    atomic_write(out / "anytime.csv", anytime.to_csv(index=False, float_format="%.10g"))
+    atomic_write(out / "timing.csv", timing.to_csv(index=False, float_format="%.4f"))
+    atomic_write(out / "summary.md", summary_markdown(runs, anytime, table))
     plot_anytime(anytime, runs, out / "anytime.png", title=table.metadata.name)

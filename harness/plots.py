@@ -1,8 +1,6 @@
 """Plots of comparisons (matplotlib, headless)."""
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.metrics import regret_at  # noqa: E402
+from benchmarks.files import atomic_output
 
 
 def plot_anytime(anytime: pd.DataFrame, runs: pd.DataFrame, path: Path, title: str = "") -> None:
@@ -40,11 +39,8 @@ def plot_anytime(anytime: pd.DataFrame, runs: pd.DataFrame, path: Path, title: s
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
     figure.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.png")
-    os.close(fd)
     try:
-        figure.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_output(path, suffix=".tmp.png") as tmp:
+            figure.savefig(tmp, dpi=120)
     finally:
         plt.close(figure)
-        Path(tmp).unlink(missing_ok=True)

@@ -84,6 +84,7 @@ import numpy as np
 
 from benchmarks.spaces.nb201 import OPS, NB201Space
 from benchmarks.tabular import BenchmarkFormatError, BenchmarkMetadata, TabularBenchmark
+from benchmarks.files import atomic_write
 
 __all__ = ["build_benchmark", "merge_chunks", "chunk_path", "read_manifest", "nb201_flops", "nb201_params",
            "cost_features", "fit_cost_model", "predict_cost", "add_build_arguments", "build_command",
@@ -266,16 +267,7 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
 
 
 def _write_json_atomic(path: Path, document: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 
 def _archs_digest(archs: Sequence[str]) -> str:
@@ -435,7 +427,6 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
             mark = time.perf_counter()
             table = _build_chunk(index, expected, config, get_data(), batch_k, cost_model, name, callback, say)
             table.save(path)
-            os.chmod(path, 0o644)  # mkstemp made it private; a benchmark is meant to be shared
             last_duration = time.perf_counter() - mark
             built.append(index)
             run["built"].append(index)

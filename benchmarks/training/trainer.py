@@ -63,6 +63,7 @@ from benchmarks.tabular import TabularBenchmark
 from benchmarks.training.data import DataSplits, draw_augmentation, load_dataset, make_batch
 from benchmarks.training.nb101_model import build_nb101_network, require_nasbench_pytorch
 from benchmarks.training.nb201_model import build_network, count_parameters
+from benchmarks.files import atomic_output
 
 __all__ = ["SPACES", "TrainConfig", "TrialRecord", "TrainerOracle", "trial_seed"]
 
@@ -508,14 +509,8 @@ class TrainerOracle:
                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                    "record": record.to_dict()}
         path = self.checkpoint_path(record.arch)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_output(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     # ------------------------------------------------------------------ recording
     def device_name(self) -> str:
