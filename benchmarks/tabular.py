@@ -23,6 +23,7 @@ See ``docs/tabular-format.md``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -196,6 +197,15 @@ class TabularBenchmark:
             counts = np.sum(~np.isnan(values), axis=1)
             sums = np.nansum(values, axis=1)
             return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+    def content_hash(self) -> str:
+        """SHA-256 of everything the table holds (metadata and arrays): two tables answer alike iff it matches."""
+        digest = hashlib.sha256(json.dumps(self._meta_document(), sort_keys=True).encode())
+        for key, array in sorted(self._arrays().items()):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{key}:{array.dtype.str}:{array.shape}".encode())
+            digest.update(array.tobytes() if array.dtype.kind != "U" else "\n".join(array.tolist()).encode())
+        return digest.hexdigest()
 
     def full_evaluation_seconds(self) -> np.ndarray:
         """(N,) mean over repeats of what one evaluation to max epochs costs."""

@@ -92,10 +92,10 @@ def _progress_printer(budget: float, metric: str):
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    import numpy as np
     from pathlib import Path
 
     from harness.journal import journal_is_empty, journaled
+    from harness.seeding import search_streams
     from harness.runner import Runner
     from harness.workers import SimulatedPool
     from search.base import Problem
@@ -139,11 +139,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
         from benchmarks.registry import load_benchmark, space_for
 
         table = load_benchmark(args.benchmark)
-        oracle_seed, searcher_seed = np.random.SeedSequence(args.seed).spawn(2)
-        oracle = TabularOracle(table, space_for(table), np.random.default_rng(oracle_seed))
+        oracle_rng, rng = search_streams(args.seed)
+        oracle = TabularOracle(table, space_for(table), oracle_rng)
         pool = SimulatedPool(oracle, args.workers)
-        rng = np.random.default_rng(searcher_seed)
-        meta = {"method": args.method, "seed": args.seed, "workers": args.workers, "benchmark": args.benchmark}
+        meta = {"method": args.method, "seed": args.seed, "workers": args.workers, "benchmark": args.benchmark,
+                "table": table.content_hash()}
     else:
         if getattr(args, "_no_torch", False):
             raise UsageError("real training needs torch: pip install torch, then pip install \".[train]\"")
@@ -158,7 +158,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
             import os
             import tempfile
 
-            from harness.workers import ProcessPool, TrainerFactory
+            from benchmarks.training.factory import TrainerFactory
+            from harness.workers import ProcessPool
 
             # Every worker process and this one share one checkpoint directory and continue its checkpoints:
             # a promotion continues the architecture's checkpoint whichever process trained it before.
@@ -180,7 +181,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 pool = ProcessPool(factory, args.workers, devices=devices, oracle=oracle)
             except RuntimeError as error:
                 raise UsageError(f"the worker processes could not start: {error}") from None
-        rng = np.random.default_rng(args.seed)
+        _, rng = search_streams(args.seed)
         meta = {"method": args.method, "seed": args.seed, "workers": args.workers, "dataset": args.dataset,
                 "space": oracle.config.space, "fidelities": list(oracle.fidelities),
                 "fingerprint": oracle.config.fingerprint()}
@@ -196,7 +197,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             if hasattr(pool, "shutdown"):
                 pool.shutdown()
             raise
-        journal = getattr(pool.pool, "journal", None)  # the ResumingPool's, when resuming
+        journal = pool.resumed_from
         if journal is not None and len(journal.submitted):
             print(f"resuming the search recorded in {journal_path}: {len(journal)} finished jobs are replayed, "
                   f"{len(journal.running)} that were running start again"
@@ -220,8 +221,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     # is garbage collected.)
     try:
         if args.record is not None and real:
-            if processes:  # the workers trained: this process learns their trials from the checkpoints
-                factory.adopt(oracle, list(dict.fromkeys(result.trace["arch"])))
+            # Runs trained by worker processes or by an interrupted session are learnt from their checkpoints.
+            oracle.adopt_runs(list(dict.fromkeys(zip(result.trace["arch"], result.trace["repeat"]))))
             oracle.to_table(f"search-{args.method}-seed{args.seed}").save(args.record)
             print(f"recorded the trained curves to {args.record}")
     finally:

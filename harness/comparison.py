@@ -26,6 +26,7 @@ from benchmarks.registry import load_benchmark, space_for
 from benchmarks.tabular import TabularBenchmark
 from harness.metrics import GroundTruth
 from harness.runner import run_tabular
+from harness.seeding import search_streams
 from search.base import Problem
 
 DEFAULT_BUDGET_FULL_EVALUATIONS = 30
@@ -73,10 +74,10 @@ def run_one(spec: RunSpec) -> dict:
     started = time.perf_counter()
     table = _table(spec.benchmark)
     space = space_for(table)
-    oracle_seed, searcher_seed = np.random.SeedSequence(spec.seed).spawn(2)
-    oracle = TabularOracle(table, space, np.random.default_rng(oracle_seed))
+    oracle_rng, searcher_rng = search_streams(spec.seed)
+    oracle = TabularOracle(table, space, oracle_rng)
     problem = Problem(space, oracle.fidelities, oracle.higher_is_better)
-    searcher = make_searcher(spec.method, problem, np.random.default_rng(searcher_seed))
+    searcher = make_searcher(spec.method, problem, searcher_rng)
     result = run_tabular(searcher, oracle, spec.budget, n_workers=spec.workers)
     truth = GroundTruth(table)
     row_of_chosen = None if result.chosen_arch is None else oracle.row_of(result.chosen_arch)

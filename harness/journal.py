@@ -22,11 +22,13 @@ failed value, ``repr`` precision, so a value reads back bit for bit). Events:
 * ``{"event": "journal", "version": 1, "workers": W, "meta": {...}}``: the first line. ``meta`` says
   which search this is (the CLI writes method, seed, workers and the benchmark or the trainer's
   settings fingerprint) and is compared on resuming.
-* ``{"event": "submit", "n": i, "arch", "epochs", "resume", "time"}``: the i-th job the search
-  started (i counts from 0 over the whole search, resumed sessions included).
+* ``{"event": "submit", "n": i, "arch", "epochs", "resume", "from_epoch", "repeat", "time"}``: the i-th
+  job the search started (i counts from 0 over the whole search, resumed sessions included), with the
+  epoch it continued from and its run number, as the runner's ledger decided them.
 * ``{"event": "done", "n": i, "arch", "epochs", "resume", "worker", "start", "end", "evaluation":
   {"arch", "epochs": [...], "values": [...], "losses": [...], "cost", "failed", "reason"} or null,
-  "error": ""}``: one line per completion the pool returned (a job cut by the budget included).
+  "error": ""}``: one line per completion the pool returned. A job stopped at the deadline gets none:
+  it reads as running, so a resumed search with a larger budget continues it (from its checkpoint).
 * ``{"event": "resume", "offset": T, "replayed": k, "running": m}``: a later session began here.
 
 A submitted job without a ``done`` line was running when the search stopped.
@@ -50,15 +52,10 @@ is.) A resumed search that asks for fewer jobs (a smaller budget, say) just stop
 error. The runner's ``max_jobs`` counts replayed jobs too, and a larger budget simply lets the resumed
 search go on longer.
 
-``restore`` keeps the real oracle consistent with the replay: it is called, in submission order, for
-every replayed job that succeeded, as the job would have been evaluated, and if it returns an
-:class:`~benchmarks.oracle.Evaluation` its curve must equal the recorded one (else the same
-``ValueError``: a different benchmark, seed, settings or checkpoint directory). By default
-(``"auto"``) it looks the job up in a real pool's :class:`~benchmarks.oracle.TabularOracle` (free), so
-that the oracle knows which epochs were paid and a promotion after the replay is charged only its
-extra epochs, as in the uninterrupted run; for a trainer with ``reuse_checkpoints`` it loads the
-job's trial from its checkpoint (cost 0, nothing trained; skipped when there is no checkpoint), so the
-trial is known (``--record`` writes it) and its values are checked against the journal.
+The journal needs nothing from the oracle: the runner rebuilds its ledger (what every architecture was
+trained to and paid) from the replayed submissions and completions exactly as it built it the first
+time, and a trainer with ``reuse_checkpoints`` continues a run that was running at the interruption
+from its checkpoint.
 
 Time (:class:`ResumedClock`). While the journal is replayed the clock shows the replayed times: the
 end of the last completion handed back. Afterwards it shows ``offset + real_pool.clock.now()`` with
@@ -89,19 +86,18 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from benchmarks.oracle import Evaluation, TabularOracle
+from benchmarks.oracle import Evaluation
 from harness.clock import Clock
-from harness.workers import Completion, WorkerPool
+from harness.workers import STOPPED_AT_DEADLINE, Completion, WorkerPool
 from search.base import Job
 
 __all__ = ["JOURNAL_VERSION", "Journal", "JournalEntry", "ReplayedCompletion", "ResumedClock", "JournalingPool",
            "ResumingPool", "read_journal", "journaled", "journal_is_empty"]
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -123,6 +119,7 @@ class Journal:
     path: Path
     header: dict | None = None
     submitted: list[Job] = field(default_factory=list)  # by submission number
+    dispatched: list[tuple[int, int]] = field(default_factory=list)  # (from epoch, run number), by submission
     submit_times: list[float] = field(default_factory=list)
     completions: list[JournalEntry] = field(default_factory=list)  # in journal order
     sessions: int = 0
@@ -159,12 +156,17 @@ def _same(a: Job, b: Job) -> bool:
     return (a.arch, int(a.epochs), bool(a.resume)) == (b.arch, int(b.epochs), bool(b.resume))
 
 
+def _floats(values) -> list[float | None]:
+    """Floats for strict JSON: NaN becomes null (``np.asarray(..., dtype=float)`` reads null back as NaN)."""
+    return [None if np.isnan(v) else float(v) for v in np.asarray(values, dtype=np.float64).tolist()]
+
+
 def _evaluation_record(evaluation: Evaluation | None) -> dict | None:
     if evaluation is None:
         return None
-    losses = None if evaluation.losses is None else np.asarray(evaluation.losses, dtype=np.float64).tolist()
     return {"arch": evaluation.arch, "epochs": np.asarray(evaluation.epochs).astype(np.int64).tolist(),
-            "values": np.asarray(evaluation.values, dtype=np.float64).tolist(), "losses": losses,
+            "values": _floats(evaluation.values),
+            "losses": None if evaluation.losses is None else _floats(evaluation.losses),
             "cost": float(evaluation.cost), "failed": bool(evaluation.failed), "reason": str(evaluation.reason)}
 
 
@@ -173,7 +175,7 @@ def _evaluation_from(raw: dict | None) -> Evaluation | None:
         return None
     losses = raw.get("losses")
     return Evaluation(arch=raw["arch"], epochs=np.asarray(raw["epochs"], dtype=np.int64),
-                      values=np.asarray(raw["values"], dtype=np.float64),
+                      values=np.asarray(raw["values"], dtype=np.float64).reshape(-1),
                       losses=None if losses is None else np.asarray(losses, dtype=np.float64),
                       cost=float(raw["cost"]), failed=bool(raw.get("failed", False)), reason=str(raw.get("reason", "")))
 
@@ -227,6 +229,7 @@ def read_journal(path: str | Path) -> Journal:
                 if n != len(journal.submitted):
                     raise ValueError(f"submission #{n} where #{len(journal.submitted)} was expected")
                 journal.submitted.append(_job_from(record))
+                journal.dispatched.append((int(record.get("from_epoch", 0)), int(record.get("repeat", 0))))
                 journal.submit_times.append(float(record.get("time", 0.0)))
             elif event == "done":
                 n = int(record["n"])
@@ -265,29 +268,13 @@ class ResumedClock:
         return max(self.replayed, self.offset + self.real.now())
 
 
-def _default_restore(pool: WorkerPool) -> Callable[[Job], Evaluation | None] | None:
-    """What ``restore="auto"`` does for the oracle of ``pool`` (its ``oracle`` attribute, if any)."""
-    oracle = getattr(pool, "oracle", None)
-    if isinstance(oracle, TabularOracle):  # keeps what was paid in memory only: look the job up again (free)
-        return lambda job: oracle.evaluate(job.arch, job.epochs)
-    checkpoint_path = getattr(oracle, "checkpoint_path", None)
-    if callable(checkpoint_path) and getattr(oracle, "reuse_checkpoints", False):
-        # A TrainerOracle continuing its checkpoints: load the replayed trial from its checkpoint, which trains
-        # nothing. Without a checkpoint nothing is done (a later promotion of that architecture trains it afresh).
-        return lambda job: oracle.evaluate(job.arch, job.epochs) if checkpoint_path(job.arch).is_file() else None
-    return None
-
-
 class ResumingPool:
     """Replays a journal, then runs on ``pool`` for real (see the module docstring for the rules).
 
-    ``journal`` is a :class:`Journal` or the path of one. ``restore`` is called for every replayed job
-    that succeeded (``"auto"``: look it up in a real pool's ``TabularOracle``, or load it from a
-    checkpoint-reusing trainer's checkpoint; ``None``: nothing).
+    ``journal`` is a :class:`Journal` or the path of one.
     """
 
-    def __init__(self, pool: WorkerPool, journal: Journal | str | Path,
-                 restore: Callable[[Job], Evaluation | None] | None | str = "auto"):
+    def __init__(self, pool: WorkerPool, journal: Journal | str | Path):
         if not isinstance(journal, Journal):
             journal = read_journal(journal)
         if journal.workers is not None and int(journal.workers) != pool.n_workers:
@@ -296,7 +283,6 @@ class ResumingPool:
         self.pool = pool
         self.journal = journal
         self.n_workers = pool.n_workers
-        self.restore = _default_restore(pool) if restore == "auto" else restore
         self.simulated = callable(getattr(pool.clock, "advance_to", None))
         self.offset = 0.0 if self.simulated else journal.end_time
         self.clock = ResumedClock(pool.clock, self.offset)
@@ -327,13 +313,16 @@ class ResumingPool:
     def in_flight(self) -> int:
         return len(self._heap) + self.pool.in_flight()
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job, start: int = 0, repeat: int = 0) -> None:
         if self.idle_workers() < 1:
             raise RuntimeError("no idle worker: the runner must check idle_workers() first")
         n = self._submitted
-        if n < len(self.journal.submitted) and not _same(self.journal.submitted[n], job):
-            raise self._mismatch(f"job #{n} there is {_describe(self.journal.submitted[n])}, this search asks for "
-                                 f"{_describe(job)}")
+        if n < len(self.journal.submitted) and (not _same(self.journal.submitted[n], job)
+                                                or self.journal.dispatched[n] != (int(start), int(repeat))):
+            recorded = self.journal.dispatched[n]
+            raise self._mismatch(f"job #{n} there is {_describe(self.journal.submitted[n])} from epoch {recorded[0]} "
+                                 f"(run {recorded[1]}), this search asks for {_describe(job)} from epoch {start} "
+                                 f"(run {repeat})")
         found = self._done.get(n)
         if found is not None:
             order, entry = found
@@ -342,16 +331,6 @@ class ResumingPool:
                 raise self._mismatch(f"job #{n} ({_describe(job)}) started at {entry.start:.6g} s there, but this "
                                      f"search asks for it only at {now:.6g} s")
             evaluation = entry.evaluation
-            if self.restore is not None and evaluation is not None and not evaluation.failed and not entry.error:
-                now_seen = self.restore(job)
-                if now_seen is not None and not (
-                        np.array_equal(np.asarray(now_seen.epochs), evaluation.epochs)
-                        and np.array_equal(np.asarray(now_seen.values, dtype=np.float64), evaluation.values,
-                                           equal_nan=True)):
-                    raise ValueError(
-                        f"the journal at {self.journal.path} does not match this search: job #{n} ({_describe(job)}) "
-                        f"observed {evaluation.values.tolist()} there, {np.asarray(now_seen.values).tolist()} now "
-                        "(different benchmark, seed, settings or checkpoints?)")
             done = ReplayedCompletion(job, entry.worker, entry.start, entry.end, evaluation, entry.error)
             heapq.heappush(self._heap, (entry.end, order, done))
         else:
@@ -362,24 +341,40 @@ class ResumingPool:
                     target = max(target, self.journal.end_time)
                 if self.pool.clock.now() < target:
                     self.pool.clock.advance_to(target)
-            self.pool.submit(job)
+            self.pool.submit(job, start=start, repeat=repeat)
             held = {done.worker for _, _, done in self._heap} | set(self._real_workers.values())
             self._real_workers[job.arch] = min(set(range(self.n_workers)) - held, default=-1)
         self._submitted += 1
 
-    def next_completion(self) -> Completion:
+    def next_completion(self, deadline: float | None = None) -> Completion | None:
         if self._heap:
-            end, _, done = heapq.heappop(self._heap)
+            end, _, done = self._heap[0]
+            if deadline is not None and end > deadline:
+                self.clock.replayed = max(self.clock.replayed, deadline)
+                return None
+            heapq.heappop(self._heap)
             self.clock.replayed = max(self.clock.replayed, end)
             self._unserved -= 1
             self.replayed += 1
             self._update_live()
             return done
         self.clock.live = True
-        done = self.pool.next_completion()
+        done = self.pool.next_completion(deadline=None if deadline is None else deadline - self.offset)
+        return None if done is None else self._shifted(done)
+
+    def _shifted(self, done: Completion) -> Completion:
         worker = self._real_workers.pop(done.job.arch, -1)
         return dataclasses.replace(done, worker=done.worker if worker < 0 else worker,
                                    start=done.start + self.offset, end=done.end + self.offset)
+
+    def cancel(self, job: Job) -> Completion:
+        for index, (_, _, done) in enumerate(self._heap):
+            if done.job == job:
+                self._heap.pop(index)
+                heapq.heapify(self._heap)
+                self._unserved -= 1
+                return Completion(job, done.worker, done.start, self.clock.now(), None, STOPPED_AT_DEADLINE)
+        return self._shifted(self.pool.cancel(job))
 
     def shutdown(self) -> None:
         if hasattr(self.pool, "shutdown"):
@@ -444,7 +439,7 @@ class JournalingPool:
         if self._marker is not None:
             marker, self._marker = self._marker, None
             self._write(marker)
-        self._file.write((json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8"))
+        self._file.write((json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8"))
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -455,17 +450,30 @@ class JournalingPool:
     def in_flight(self) -> int:
         return self.pool.in_flight()
 
-    def submit(self, job: Job) -> None:
-        self.pool.submit(job)
+    @property
+    def resumed_from(self) -> Journal | None:
+        """The journal this session replays (None for a new search)."""
+        return self.pool.journal if isinstance(self.pool, ResumingPool) else None
+
+    def submit(self, job: Job, start: int = 0, repeat: int = 0) -> None:
+        self.pool.submit(job, start=start, repeat=repeat)
         n = self._submitted
         self._submitted += 1
         self._numbers[job.arch] = n
         if n >= self._known:
             self._write({"event": "submit", "n": n, "arch": job.arch, "epochs": int(job.epochs),
-                         "resume": bool(job.resume), "time": float(self.clock.now())})
+                         "resume": bool(job.resume), "from_epoch": int(start), "repeat": int(repeat),
+                         "time": float(self.clock.now())})
 
-    def next_completion(self) -> Completion:
-        done = self.pool.next_completion()
+    def cancel(self, job: Job) -> Completion:
+        # No "done" line: the job reads as running, so a resumed search with a larger budget continues it.
+        self._numbers.pop(job.arch)
+        return self.pool.cancel(job)
+
+    def next_completion(self, deadline: float | None = None) -> Completion | None:
+        done = self.pool.next_completion(deadline=deadline)
+        if done is None:
+            return None
         n = self._numbers.pop(done.job.arch)
         if not isinstance(done, ReplayedCompletion):
             self._write({"event": "done", "n": n, "arch": done.job.arch, "epochs": int(done.job.epochs),
@@ -499,8 +507,7 @@ class JournalingPool:
         return getattr(self.pool, name)
 
 
-def journaled(pool: WorkerPool, path: str | Path, resume: bool = False, meta: dict | None = None,
-              restore: Callable[[Job], Evaluation | None] | None | str = "auto") -> JournalingPool:
+def journaled(pool: WorkerPool, path: str | Path, resume: bool = False, meta: dict | None = None) -> JournalingPool:
     """``pool`` writing the journal ``path``; with ``resume``, first replaying what ``path`` records.
 
     ``meta`` identifies the search; resuming compares it with the journal's (keys present in both must be
@@ -515,4 +522,4 @@ def journaled(pool: WorkerPool, path: str | Path, resume: bool = False, meta: di
                    if key in recorded and recorded[key] != value]
     if differences:
         raise ValueError(f"the journal at {journal.path} was written by a different search: " + "; ".join(differences))
-    return JournalingPool(ResumingPool(pool, journal, restore=restore), path, meta)
+    return JournalingPool(ResumingPool(pool, journal), path, meta)

@@ -2,22 +2,23 @@
 
 A pool owns the clock it runs on. The simulated pool evaluates on submission (the oracle knows the
 cost) and releases results in order of simulated completion; a real pool runs jobs concurrently and
-releases them as they finish. A Ray-backed pool would implement the same three methods.
+releases them in the order they finished, by the times the workers stamped themselves (not when the
+runner happened to collect them). Every pool can ``cancel`` a running job: at the deadline the runner
+stops what is still running (a trainer keeps its last checkpoint).
 
 :class:`ProcessPool` runs each worker as its own OS process (its own interpreter, GIL and CUDA context), so
-that several trials share one GPU concurrently; :class:`TrainerFactory` builds the trainers its processes use.
+that several trials share one GPU concurrently; :class:`benchmarks.training.factory.TrainerFactory` builds
+the trainers its processes use.
 """
 from __future__ import annotations
 
-import dataclasses
 import heapq
-import json
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from benchmarks.oracle import Evaluation, FidelityOracle
@@ -27,7 +28,7 @@ from search.base import Job
 
 @dataclass(frozen=True)
 class Completion:
-    """A finished job: who ran it, when, and what it observed."""
+    """A finished (or stopped) job: who ran it, when, and what it observed."""
 
     job: Job
     worker: int
@@ -37,16 +38,34 @@ class Completion:
     error: str = ""
 
 
+STOPPED_AT_DEADLINE = "stopped at the deadline"
+#: The longest single wait for a completion: waits beyond it (huge budgets) are taken in slices, as the OS
+#: refuses some timeouts (selectors raise OverflowError for a budget of 1e9 s).
+_LONGEST_WAIT = 3600.0
+
+
+def _remaining(clock: Clock, deadline: float | None) -> float | None:
+    """Seconds to wait for a completion before ``deadline`` (None: no deadline), at most one slice."""
+    return _LONGEST_WAIT if deadline is None else min(max(deadline - clock.now(), 0.0), _LONGEST_WAIT)
+
+
 class WorkerPool(Protocol):
+    """Where jobs run. ``oracle`` (None when the workers build their own) answers what the ledger asks."""
+
     n_workers: int
     clock: Clock
+    oracle: FidelityOracle | None
 
     def idle_workers(self) -> int: ...
 
-    def submit(self, job: Job) -> None: ...
+    def submit(self, job: Job, start: int = 0, repeat: int = 0) -> None:
+        """Run ``job`` as run ``repeat`` of its architecture, continuing from epoch ``start``."""
 
-    def next_completion(self) -> Completion:
-        """Block (or advance simulated time) until the earliest running job finishes."""
+    def next_completion(self, deadline: float | None = None) -> Completion | None:
+        """The job that finished first; None if none finishes before the clock reads ``deadline``."""
+
+    def cancel(self, job: Job) -> Completion:
+        """Stop the running ``job`` now (a trainer keeps its last completed epoch) and return its completion."""
 
     def in_flight(self) -> int: ...
 
@@ -70,27 +89,45 @@ class SimulatedPool:
     def in_flight(self) -> int:
         return len(self._events)
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job, start: int = 0, repeat: int = 0) -> None:
         if not self._free:
             raise RuntimeError("no idle worker: the runner must check idle_workers() first")
         worker = min(self._free)
         self._free.remove(worker)
-        start = self.clock.now()
-        evaluation = self.oracle.evaluate(job.arch, job.epochs)
-        done = Completion(job, worker, start, start + evaluation.cost, evaluation)
+        now = self.clock.now()
+        evaluation = self.oracle.evaluate(job.arch, job.epochs, start=start, repeat=repeat)
+        done = Completion(job, worker, now, now + evaluation.cost, evaluation)
         # The sequence number breaks ties between equal completion times in submission order.
         heapq.heappush(self._events, (done.end, self._sequence, done))
         self._sequence += 1
 
-    def next_completion(self) -> Completion:
-        end, _, done = heapq.heappop(self._events)
+    def next_completion(self, deadline: float | None = None) -> Completion | None:
+        end, _, done = self._events[0]
+        if deadline is not None and end > deadline:
+            self.clock.advance_to(max(deadline, self.clock.now()))
+            return None
+        heapq.heappop(self._events)
         self.clock.advance_to(end)
         self._free.append(done.worker)
         return done
 
+    def cancel(self, job: Job) -> Completion:
+        for index, (_, _, done) in enumerate(self._events):
+            if done.job == job:
+                self._events.pop(index)
+                heapq.heapify(self._events)
+                self._free.append(done.worker)
+                return Completion(job, done.worker, done.start, self.clock.now(), None, STOPPED_AT_DEADLINE)
+        raise ValueError(f"job {job!r} is not running")
+
 
 class ThreadedPool:
-    """W workers as threads on the wall clock, for oracles that really train (one job per worker)."""
+    """W workers as threads on the wall clock, for oracles that really train (one job per worker).
+
+    Each job's thread stamps its own start and end on the pool's clock, so a job that finished before
+    the deadline counts even if the runner collects it later. ``cancel`` sets the job's stop signal: a
+    trainer ends after the epoch it is in, keeping its checkpoint, and ``cancel`` waits for that.
+    """
 
     def __init__(self, oracle: FidelityOracle, n_workers: int = 1):
         if n_workers < 1:
@@ -100,7 +137,9 @@ class ThreadedPool:
         self.clock = WallClock()
         self._executor = ThreadPoolExecutor(max_workers=n_workers)
         self._free = list(range(n_workers))
-        self._running: dict[Future, tuple[Job, int, float]] = {}
+        # future -> (job, worker, submission number, stop signal, [start, end] stamped by the job's thread)
+        self._running: dict[Future, tuple[Job, int, int, threading.Event, list]] = {}
+        self._sequence = 0
 
     def idle_workers(self) -> int:
         return len(self._free)
@@ -108,25 +147,55 @@ class ThreadedPool:
     def in_flight(self) -> int:
         return len(self._running)
 
-    def submit(self, job: Job) -> None:
+    def _work(self, job: Job, start: int, repeat: int, stop: threading.Event, stamps: list) -> Evaluation:
+        stamps.append(self.clock.now())
+        try:
+            return self.oracle.evaluate(job.arch, job.epochs, start=start, repeat=repeat, stop=stop)
+        finally:
+            stamps.append(self.clock.now())
+
+    def submit(self, job: Job, start: int = 0, repeat: int = 0) -> None:
         worker = min(self._free)
         self._free.remove(worker)
-        future = self._executor.submit(self.oracle.evaluate, job.arch, job.epochs)
-        self._running[future] = (job, worker, self.clock.now())
+        stop, stamps = threading.Event(), []
+        future = self._executor.submit(self._work, job, start, repeat, stop, stamps)
+        self._running[future] = (job, worker, self._sequence, stop, stamps)
+        self._sequence += 1
 
-    def next_completion(self) -> Completion:
-        finished, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
-        # Among simultaneous finishes, the earliest submitted goes first, for a stable order.
-        future = min(finished, key=lambda f: self._running[f][2])
-        job, worker, start = self._running.pop(future)
+    def _completion(self, future: Future) -> Completion:
+        job, worker, _, stop, stamps = self._running.pop(future)
         self._free.append(worker)
-        end = self.clock.now()
+        start, end = (stamps + [self.clock.now()] * 2)[:2]
         try:
-            return Completion(job, worker, start, end, future.result())
+            evaluation = future.result()
         except Exception as error:  # a trial that raises is a failed trial, not a failed search
             return Completion(job, worker, start, end, None, error=f"{type(error).__name__}: {error}")
+        return Completion(job, worker, start, end, evaluation, STOPPED_AT_DEADLINE if stop.is_set() else "")
+
+    def next_completion(self, deadline: float | None = None) -> Completion | None:
+        while True:
+            finished, _ = wait(list(self._running), timeout=_remaining(self.clock, deadline), return_when=FIRST_COMPLETED)
+            if finished:
+                break
+            if deadline is not None and self.clock.now() >= deadline:
+                return None
+        # Every future already done competes: the one whose worker stamped the earliest end goes first.
+        finished = [f for f in self._running if f.done()]
+        first = min(finished, key=lambda f: (self._running[f][4][-1] if len(self._running[f][4]) == 2 else
+                                             float("inf"), self._running[f][2]))
+        return self._completion(first)
+
+    def cancel(self, job: Job) -> Completion:
+        for future, (running, *_rest) in list(self._running.items()):
+            if running == job:
+                self._running[future][3].set()
+                wait([future])
+                return self._completion(future)
+        raise ValueError(f"job {job!r} is not running")
 
     def shutdown(self) -> None:
+        for _, _, _, stop, _ in self._running.values():
+            stop.set()
         self._executor.shutdown(wait=True)
 
 
@@ -140,7 +209,11 @@ def _send(conn, message) -> bool:
 
 
 def _worker_main(conn, factory, index: int, device: str | None) -> None:
-    """One worker process: build the oracle once, then answer ``(arch, epochs)`` requests until told to stop."""
+    """One worker process: build the oracle once, then answer ``(arch, epochs, start, repeat)`` requests until told to stop.
+
+    Each answer carries the monotonic times the job started and ended here, so the parent orders and
+    times jobs by when they really ran, not by when it read their answers.
+    """
     import pickle
     import signal
 
@@ -167,21 +240,23 @@ def _worker_main(conn, factory, index: int, device: str | None) -> None:
             return
         if message is None:
             return
-        arch, epochs = message
+        arch, epochs, start, repeat = message
+        began = time.monotonic()
         if oracle is None:
-            reply = ("done", None, problem, time.monotonic())
+            reply = ("done", None, problem, began, time.monotonic())
         else:
             try:
-                reply = ("done", oracle.evaluate(arch, epochs), "", time.monotonic())
+                evaluation = oracle.evaluate(arch, epochs, start=start, repeat=repeat)
+                reply = ("done", evaluation, "", began, time.monotonic())
             except Exception as error:  # a trial that raises is a failed trial, not a failed worker
-                reply = ("done", None, f"{type(error).__name__}: {error}", time.monotonic())
+                reply = ("done", None, f"{type(error).__name__}: {error}", began, time.monotonic())
         try:
             conn.send(reply)  # pickles first: an unpicklable result raises before anything is written
         except (BrokenPipeError, EOFError, OSError):
             return
         except Exception as error:
             if not _send(conn, ("done", None, f"the result could not be sent back: {type(error).__name__}: {error}",
-                                reply[3])):
+                                reply[3], reply[4])):
                 return
 
 
@@ -204,16 +279,15 @@ class ProcessPool:
     Each worker process calls ``oracle_factory(worker_index, device)`` once, when it starts, and evaluates
     every job it is given with that oracle. The factory must be picklable (a module-level function, a
     ``functools.partial`` of one, or an instance of a module-level class such as :class:`TrainerFactory`);
-    it and what it returns live in the worker, so every worker has ITS OWN oracle. An oracle whose resume
-    state is in memory (:class:`~benchmarks.oracle.TabularOracle`) therefore resumes only the jobs that land
-    on the same worker; a trainer must keep its trials on disk (:class:`TrainerFactory` does). Worker
-    processes are daemonic: their oracle may not start processes of its own with ``multiprocessing``.
+    it and what it returns live in the worker, so every worker has ITS OWN oracle. Oracles are pure functions
+    of (architecture, start, epochs, repeat), so that is enough for a lookup; a trainer must keep its trials on
+    disk so that any worker can continue them (:class:`~benchmarks.training.factory.TrainerFactory` does).
+    Worker processes are daemonic: their oracle may not start processes of its own with ``multiprocessing``.
 
     ``devices``: optional device strings given to the workers round-robin (``["cuda:0"]``: all on one GPU;
     ``["cuda:0", "cuda:1"]``: alternating); ``None`` passes ``device=None`` (the factory decides).
-    ``oracle``: optional oracle in THIS process mirroring the workers' (not used to run jobs): a journal's
-    replay looks finished jobs up in it (``ResumingPool``'s ``restore="auto"``), and the CLI records the table
-    from it. ``start_method``: the ``multiprocessing`` start method (default ``"spawn"``, safe with CUDA).
+    ``oracle``: optional oracle in THIS process mirroring the workers' (not used to run jobs): the runner's
+    ledger asks it which keys name one architecture, and the CLI records the table from it. ``start_method``: the ``multiprocessing`` start method (default ``"spawn"``, safe with CUDA).
 
     The constructor starts every worker and waits until each has built its oracle (they do so in parallel);
     an error there is raised here (the worker's own exception when it pickles), and the clock starts only
@@ -322,13 +396,13 @@ class ProcessPool:
     def in_flight(self) -> int:
         return len(self._jobs)
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job, start: int = 0, repeat: int = 0) -> None:
         if self._closed:
             raise RuntimeError("the pool has been shut down")
         if not self._free:
             raise RuntimeError("no idle worker: the runner must check idle_workers() first")
         worker = min(self._free)
-        message = (job.arch, int(job.epochs))
+        message = (job.arch, int(job.epochs), int(start), int(repeat))
         if not self._processes[worker].is_alive() or not _send(self._conns[worker], message):
             self._respawn(worker)  # it died while idle
             if not _send(self._conns[worker], message):
@@ -345,10 +419,11 @@ class ProcessPool:
             while conn.poll():
                 message = conn.recv()
                 if message[0] == "done":
-                    _, evaluation, error, finished = message
-                    now = self.clock.now()
-                    end = min(max(now - (time.monotonic() - finished), start), now)
-                    self._finished[worker] = Completion(job, worker, start, end, evaluation, error)
+                    _, evaluation, error, began, finished = message
+                    now, mono = self.clock.now(), time.monotonic()
+                    began_at = min(max(now - (mono - began), start), now)
+                    end = min(max(now - (mono - finished), began_at), now)
+                    self._finished[worker] = Completion(job, worker, began_at, end, evaluation, error)
                     return
                 # "ready" or "start-failed" of a replacement process: the job's answer follows
         except (EOFError, OSError):  # it is gone (or going): wait for its exit code
@@ -364,29 +439,47 @@ class ProcessPool:
                 f"worker process {worker} died while running this job ({_exit_text(code)}); a new process replaces it")
             self._respawn(worker)
 
-    def _collect(self, block: bool) -> None:
+    def _collect(self, timeout: float | None) -> None:
         from multiprocessing.connection import wait as wait_for
 
         busy = [w for w in self._jobs if w not in self._finished]
         if not busy:
             return
         objects = [self._conns[w] for w in busy] + [self._processes[w].sentinel for w in busy]
-        ready = set(wait_for(objects, timeout=None if block else 0))
+        ready = set(wait_for(objects, timeout=timeout))
         for worker in busy:
             if self._conns[worker] in ready or self._processes[worker].sentinel in ready:
                 self._receive(worker)
 
-    def next_completion(self) -> Completion:
+    def next_completion(self, deadline: float | None = None) -> Completion | None:
         if not self._jobs:
             raise RuntimeError("no job is running")
-        self._collect(block=False)  # everything already finished competes for "earliest"
+        self._collect(timeout=0)  # everything already finished competes for "earliest"
         while not self._finished:
-            self._collect(block=True)
+            if deadline is not None and self.clock.now() >= deadline:
+                return None
+            self._collect(timeout=_remaining(self.clock, deadline))
         worker = min(self._finished, key=lambda w: (self._finished[w].end, self._jobs[w][2]))
         done = self._finished.pop(worker)
         del self._jobs[worker]
         self._free.append(worker)
         return done
+
+    def cancel(self, job: Job) -> Completion:
+        """Stop ``job`` by ending its worker process (its checkpoints up to the last epoch stay); a new one replaces it."""
+        for worker, (running, start, _) in list(self._jobs.items()):
+            if running == job:
+                done = self._finished.pop(worker, None)
+                if done is None:
+                    process = self._processes[worker]
+                    process.terminate()
+                    process.join(timeout=10)
+                    # No replacement now (the search is ending); submit() starts one if the pool is used again.
+                    done = Completion(job, worker, start, self.clock.now(), None, STOPPED_AT_DEADLINE)
+                del self._jobs[worker]
+                self._free.append(worker)
+                return done
+        raise ValueError(f"job {job!r} is not running")
 
     # ------------------------------------------------------------------ lifetime
     def shutdown(self) -> None:
@@ -417,121 +510,3 @@ class ProcessPool:
 
     def __exit__(self, *exc) -> None:
         self.shutdown()
-
-
-# --------------------------------------------------------------------------- trainers in worker processes
-@dataclass(frozen=True)
-class TrainerFactory:
-    """``oracle_factory`` of a :class:`ProcessPool` of real trainers that share one ``checkpoint_dir``.
-
-    Every worker's oracle trains with ``config`` (a :class:`~benchmarks.training.trainer.TrainConfig`) and
-    ``fidelities`` into ``checkpoint_dir`` with ``reuse_checkpoints=True`` and keeps no trial state in
-    memory between jobs: each job continues the architecture's checkpoint on disk, whichever worker trained
-    it before, and is charged only the epochs it adds. (The runner never runs one architecture twice at
-    once, so no two processes write one checkpoint.) A trial that fails leaves its failed record beside its
-    checkpoint (``<checkpoint>.failed.json``): asking for it again anywhere charges nothing, as in one
-    process. Checkpoints already in ``checkpoint_dir`` with these settings are continued, not retrained.
-
-    ``device`` (from the pool's ``devices``) places the worker: it must be of ``config.device``'s type, and
-    for CUDA the worker makes it the current device, so ``config.device`` should be ``"cuda"`` (an index
-    there would pin every worker to it; ``config.device`` is part of the settings fingerprint, so all
-    workers keep the same one and share checkpoints). ``num_threads`` sets ``torch.set_num_threads`` in
-    each worker (None: torch's default, every core, in every process).
-
-    In the parent, :meth:`trainer` is a :class:`~benchmarks.training.trainer.TrainerOracle` of the same
-    settings on the same directory (a pool's ``oracle``), and :meth:`adopt` makes it know the trials the
-    workers trained, e.g. to record them with ``to_table``.
-    """
-
-    config: Any
-    checkpoint_dir: str
-    fidelities: tuple[int, ...] | None = None
-    num_threads: int | None = None
-
-    def __call__(self, worker_index: int, device: str | None = None) -> "_CheckpointedTrainer":
-        import torch
-
-        if self.num_threads is not None:
-            torch.set_num_threads(int(self.num_threads))
-        if device is not None:
-            want, have = torch.device(device), torch.device(self.config.device)
-            if want.type != have.type or (have.index is not None and want.index != have.index):
-                raise ValueError(f"worker {worker_index} was given device {device!r}, but the trainer's settings say "
-                                 f"device={self.config.device!r}: give the device type there (e.g. 'cuda') and the "
-                                 "devices to spread the workers over here")
-            if want.type == "cuda" and want.index is not None:
-                torch.cuda.set_device(want)
-        return _CheckpointedTrainer(self)
-
-    def trainer(self, data=None):
-        """A TrainerOracle of these settings on ``checkpoint_dir``, continuing its checkpoints."""
-        from benchmarks.training.trainer import TrainerOracle
-
-        return TrainerOracle(self.config, fidelities=self.fidelities, checkpoint_dir=self.checkpoint_dir, data=data,
-                             reuse_checkpoints=True)
-
-    @staticmethod
-    def failure_path(trainer, arch: str) -> Path:
-        """Where a failed trial's record is kept (beside its checkpoint)."""
-        return trainer.checkpoint_path(arch).with_suffix(".failed.json")
-
-    def adopt(self, trainer, archs: Sequence[str]) -> list[str]:
-        """Make ``trainer`` (e.g. :meth:`trainer`) know each of ``archs`` as the workers left it.
-
-        The failed record if the trial failed, else its last checkpoint; an architecture with neither
-        (nothing of it was trained, or its worker process died in its first epoch) is skipped. Returns the
-        architectures adopted, in the given order.
-        """
-        adopted = []
-        for arch in archs:
-            failed = self.failure_path(trainer, arch)
-            if failed.is_file():
-                trainer.adopt_records([json.loads(failed.read_text())])
-                adopted.append(arch)
-            elif trainer.adopt_checkpoints([arch]):
-                adopted.append(arch)
-        return adopted
-
-
-class _CheckpointedTrainer:
-    """A worker's oracle: one fresh TrainerOracle per job on the shared checkpoint directory; only the data stay."""
-
-    def __init__(self, factory: TrainerFactory):
-        self.factory = factory
-        first = factory.trainer()
-        self.data = first.prepare()
-        # The first optimizer of a process imports torch._dynamo (over a second on a CPU): do it now, while the
-        # pool starts its workers in parallel and before the search clock runs, not in the first trial.
-        import torch
-
-        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-        self.config = first.config
-        self.space = first.space
-        self.metric = first.metric
-        self.higher_is_better = first.higher_is_better
-        self.fidelities = first.fidelities
-        self.max_epochs = first.max_epochs
-        self.checkpoint_dir = first.checkpoint_dir
-
-    def _trainer(self, arch: str):
-        trainer = self.factory.trainer(self.data)
-        failed = self.factory.failure_path(trainer, arch)
-        if failed.is_file():
-            trainer.adopt_records([json.loads(failed.read_text())])
-        return trainer, failed
-
-    def paid_epochs(self, arch: str) -> int:
-        trainer, failed = self._trainer(arch)
-        if not failed.is_file():
-            trainer.adopt_checkpoints([arch])
-        return trainer.paid_epochs(arch)
-
-    def evaluate(self, arch: str, epochs: int):
-        trainer, failed = self._trainer(arch)
-        evaluation = trainer.evaluate(arch, epochs)
-        if evaluation.failed and not failed.is_file():
-            (record,) = trainer.records.values()
-            tmp = failed.with_name(f"{failed.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(dataclasses.asdict(record)))
-            os.replace(tmp, failed)
-        return evaluation

@@ -25,18 +25,39 @@ def test_charges_exactly_the_recorded_seconds(table):
     assert evaluation.epochs.tolist() == list(range(1, 10))
 
 
-def test_promotion_pays_only_the_extra_epochs(table):
+def test_a_continued_run_costs_the_epochs_after_its_start_and_a_fresh_one_costs_all(table):
     oracle = make_oracle(table)
     row = table.row("a003")
     first = oracle.evaluate("a003", 3)
-    second = oracle.evaluate("a003", 27)
+    second = oracle.evaluate("a003", 27, start=3)
     seconds = table.seconds[row, 0].astype(np.float64)
     assert first.cost == pytest.approx(seconds[:3].sum())
     assert second.cost == pytest.approx(seconds[3:].sum())
     assert first.cost + second.cost == pytest.approx(seconds.sum())
     assert len(second.values) == 27  # the resumed run shows its whole history
-    assert oracle.evaluate("a003", 9).cost == 0.0
-    assert oracle.paid_epochs("a003") == 27
+    # The oracle keeps no account: the same question has the same answer and the same price, every time.
+    again = oracle.evaluate("a003", 27)
+    assert again.cost == pytest.approx(seconds.sum())
+    assert oracle.evaluate("a003", 9).cost == pytest.approx(seconds[:9].sum())
+
+
+def test_start_must_be_a_fidelity_below_the_target(table):
+    oracle = make_oracle(table)
+    with pytest.raises(ValueError, match="start=9 must be below epochs=9"):
+        oracle.evaluate("a003", 9, start=9)
+    with pytest.raises(ValueError, match="repeat=-1 must be an integer >= 0"):
+        oracle.evaluate("a003", 9, repeat=-1)
+
+
+def test_each_fresh_run_sees_the_next_recorded_seed():
+    table = synthetic_table(n_archs=5, repeats=3)
+    oracle = make_oracle(table, seed=1)
+    row = table.row("a002")
+    runs = [oracle.evaluate("a002", 27, repeat=k).value for k in range(4)]
+    recorded = table.curves["valid"][row, :, -1].astype(np.float64).tolist()
+    first = recorded.index(runs[0])
+    assert runs[:3] == [recorded[(first + k) % 3] for k in range(3)]  # three different recorded seeds
+    assert runs[3] == runs[0]  # then round again
 
 
 def test_unrecorded_epoch_and_unknown_arch_are_refused(table):
@@ -74,10 +95,11 @@ def test_failed_run_stops_where_it_diverged_and_is_charged_until_then():
     oracle = TabularOracle(table, FiniteSpace("s", ["ok", "bad"]), np.random.default_rng(0))
     early = oracle.evaluate("bad", 2)
     assert not early.failed and early.cost == 4.0
-    late = oracle.evaluate("bad", 4)
+    late = oracle.evaluate("bad", 4, start=2)
     assert late.failed and "diverged or failed at epoch 3" in late.reason
     assert late.cost == 2.0 and late.epoch == 3
-    assert oracle.evaluate("bad", 4).cost == 0.0
+    with pytest.raises(ValueError, match="cannot be continued"):
+        oracle.evaluate("bad", 4, start=3)
 
 
 def test_missing_cost_is_never_invented():

@@ -105,7 +105,7 @@ def test_two_epochs_learn(data, tmp_path):
 def test_resume_equals_one_uninterrupted_run(data, tmp_path):
     resumed = TrainerOracle(data=data, checkpoint_dir=tmp_path / "a", max_epochs=3, **TINY)
     first = resumed.evaluate(CHAIN, 2)
-    second = resumed.evaluate(CHAIN, 3)
+    second = resumed.evaluate(CHAIN, 3, start=2)
     fresh = TrainerOracle(data=data, checkpoint_dir=tmp_path / "b", max_epochs=3, **TINY)
     whole = fresh.evaluate(CHAIN, 3)
     assert second.epochs.tolist() == [1, 2, 3]
@@ -120,19 +120,18 @@ def test_resume_equals_one_uninterrupted_run(data, tmp_path):
     restarted = TrainerOracle(data=data, checkpoint_dir=tmp_path / "c", max_epochs=3, **TINY)
     restarted.evaluate(CHAIN, 2)
     continued = TrainerOracle(data=data, checkpoint_dir=tmp_path / "c", reuse_checkpoints=True, max_epochs=3, **TINY)
-    tail = continued.evaluate(DANGLING, 3)
-    assert np.array_equal(tail.values, whole.values) and continued.paid_epochs(CHAIN) == 3
+    tail = continued.evaluate(DANGLING, 3, start=2)
+    assert np.array_equal(tail.values, whole.values) and continued.epochs_trained(CHAIN) == 3
     assert tail.cost == pytest.approx(continued.records[CHAIN].seconds[2])
 
 
 def test_table_replays_what_was_trained(data, tmp_path):
     oracle = TrainerOracle(data=data, checkpoint_dir=tmp_path / "ckpt", fidelities=(1, 2), max_epochs=2, **TINY)
-    served = {CHAIN: [oracle.evaluate(CHAIN, 1), oracle.evaluate(CHAIN, 2)], INCEPTION: [oracle.evaluate(INCEPTION, 1)]}
-    # The same network under other keys is the same trial: nothing is trained or charged again.
+    served = [(CHAIN, 0, oracle.evaluate(CHAIN, 1)), (CHAIN, 1, oracle.evaluate(CHAIN, 2, start=1)),
+              (INCEPTION, 0, oracle.evaluate(INCEPTION, 1))]
+    # The same network under other keys is the same trial: it continues the same run from its checkpoint.
     for twin, arch in ((DANGLING, CHAIN), (INCEPTION_AS_STORED, INCEPTION)):
-        assert oracle.paid_epochs(twin) == oracle.paid_epochs(arch)
-        again = oracle.evaluate(twin, 1)
-        assert again.cost == 0.0 and again.arch == twin and np.array_equal(again.values, served[arch][0].values)
+        assert oracle.epochs_trained(twin) == oracle.epochs_trained(arch) and oracle.identify(twin) == oracle.identify(arch)
     assert list(oracle.records) == [CHAIN, INCEPTION]
     assert oracle.checkpoint_path(DANGLING) == oracle.checkpoint_path(CHAIN)
     table = TabularBenchmark.load(oracle.to_table("nb101-tiny").save(tmp_path / "t.npz"))
@@ -141,14 +140,13 @@ def test_table_replays_what_was_trained(data, tmp_path):
     assert table.metadata.extra["arch_keys"] == {SPACE.graph_hash(CHAIN): CHAIN, SPACE.graph_hash(INCEPTION): INCEPTION}
     assert table.metadata.extra["settings"]["space"] == "nb101" and "stem 16" in table.metadata.provenance
     replay = TabularOracle(table, NB101Space(), repeat=0)
-    for arch, evaluations in served.items():
-        for real in evaluations:
-            again = replay.evaluate(arch, real.epoch)
-            assert np.array_equal(again.values, real.values) and np.array_equal(again.epochs, real.epochs)
-            assert np.array_equal(again.losses, real.losses)
-            assert again.cost == pytest.approx(real.cost, rel=1e-6)
+    for arch, start, real in served:
+        again = replay.evaluate(arch, real.epoch, start=start)
+        assert np.array_equal(again.values, real.values) and np.array_equal(again.epochs, real.epochs)
+        assert np.array_equal(again.losses, real.losses)
+        assert again.cost == pytest.approx(real.cost, rel=1e-6)
     twin = TabularOracle(table, NB101Space(), repeat=0).evaluate(DANGLING, 2)
-    assert np.array_equal(twin.values, served[CHAIN][1].values)
+    assert np.array_equal(twin.values, served[1][2].values)
 
 
 def test_command_line_options_reach_the_trainer(tmp_path):

@@ -34,13 +34,13 @@ def test_two_epochs_learn_and_are_charged(data, tmp_path):
     assert record.train_acc[1] > 20.0  # 10 classes: chance is 10 %
     assert all(math.isfinite(v) for v in record.test_acc + record.valid_loss)
     assert record.n_params > 0
-    assert oracle.paid_epochs(BEST) == 2 and oracle.paid_epochs(RESNET) == 0
+    assert oracle.epochs_trained(BEST) == 2 and oracle.epochs_trained(RESNET) == 0
 
 
 def test_resume_equals_one_uninterrupted_run(data, tmp_path):
     resumed = TrainerOracle(data=data, checkpoint_dir=tmp_path / "a", **TINY)
     first = resumed.evaluate(BEST, 2)
-    second = resumed.evaluate(BEST, 4)
+    second = resumed.evaluate(BEST, 4, start=2)
     fresh = TrainerOracle(data=data, checkpoint_dir=tmp_path / "b", **TINY)
     whole = fresh.evaluate(BEST, 4)
     assert second.epochs.tolist() == [1, 2, 3, 4]
@@ -51,16 +51,16 @@ def test_resume_equals_one_uninterrupted_run(data, tmp_path):
     seconds = resumed.records[BEST].seconds
     assert len(seconds) == 4
     assert first.cost == pytest.approx(sum(seconds[:2])) and second.cost == pytest.approx(sum(seconds[2:]))
-    # Epochs already paid cost nothing and show the recorded prefix.
+    # The oracle keeps no account of what was paid: a run from scratch trains from scratch (and, seeded, repeats).
     again = resumed.evaluate(BEST, 3)
-    assert again.cost == 0.0 and np.array_equal(again.values, whole.values[:3])
+    assert again.cost > 0 and np.array_equal(again.values, whole.values[:3])
     # A new oracle on the same directory continues from the checkpoint on disk.
     restarted = TrainerOracle(data=data, checkpoint_dir=tmp_path / "c", **TINY)
     restarted.evaluate(BEST, 2)
     continued = TrainerOracle(data=data, checkpoint_dir=tmp_path / "c", reuse_checkpoints=True, **TINY)
-    assert continued.paid_epochs(BEST) == 0  # nothing is known until the architecture is asked for
-    tail = continued.evaluate(BEST, 4)
-    assert np.array_equal(tail.values, whole.values) and continued.paid_epochs(BEST) == 4
+    assert continued.epochs_trained(BEST) == 0  # nothing is known until the architecture is asked for
+    tail = continued.evaluate(BEST, 4, start=2)
+    assert np.array_equal(tail.values, whole.values) and continued.epochs_trained(BEST) == 4
     assert tail.cost == pytest.approx(sum(continued.records[BEST].seconds[2:]))
 
 
@@ -70,9 +70,10 @@ def test_divergence_fails_the_trial_not_the_oracle(data, tmp_path):
     assert evaluation.failed and evaluation.reason.startswith("diverged")
     assert np.isnan(evaluation.values[-1]) and evaluation.cost > 0
     stop = evaluation.epoch
-    assert oracle.paid_epochs(BEST) == stop
-    repeat = oracle.evaluate(BEST, 4)  # a failed run cannot be trained further: nothing more is charged
-    assert repeat.failed and repeat.cost == 0.0 and repeat.epoch == stop
+    assert oracle.epochs_trained(BEST) == stop
+    assert oracle.failure_path(BEST).is_file()  # kept beside the checkpoint, for whoever records the run
+    with pytest.raises(ValueError, match="cannot be continued|completed"):  # a failed run cannot be trained further
+        oracle.evaluate(BEST, 4, start=max(stop - 1, 1))
 
 
 def test_exceptions_and_oom_are_reported(data, tmp_path, monkeypatch):
@@ -114,7 +115,8 @@ def test_invalid_requests_raise(data, tmp_path):
 
 def test_table_replays_what_was_trained(data, tmp_path):
     oracle = TrainerOracle(data=data, checkpoint_dir=tmp_path / "ckpt", fidelities=(1, 2, 4), test_every_epoch=False, **TINY)
-    served = {BEST: [oracle.evaluate(BEST, 1), oracle.evaluate(BEST, 4)], RESNET: [oracle.evaluate(RESNET, 2)]}
+    served = [(BEST, 0, oracle.evaluate(BEST, 1)), (BEST, 1, oracle.evaluate(BEST, 4, start=1)),
+              (RESNET, 0, oracle.evaluate(RESNET, 2))]
     table = TabularBenchmark.load(oracle.to_table("fmnist-tiny").save(tmp_path / "t.npz"))
     assert table.metadata.space == "nb201" and table.metadata.metric == "valid_accuracy" and table.higher_is_better
     assert table.epochs.tolist() == [1, 2, 4] and table.arch_ids.tolist() == [BEST, RESNET]
@@ -124,11 +126,10 @@ def test_table_replays_what_was_trained(data, tmp_path):
     assert np.isfinite(table.curves["test"][0, 0]).tolist() == [True, False, True]
     assert np.isfinite(table.curves["test"][1, 0]).tolist() == [False, True, False]
     replay = TabularOracle(table, NB201Space(), repeat=0)
-    for arch, evaluations in served.items():
-        for real in evaluations:
-            again = replay.evaluate(arch, real.epoch)
-            assert np.array_equal(again.values, real.values) and np.array_equal(again.epochs, real.epochs)
-            assert again.cost == pytest.approx(real.cost, rel=1e-6)
+    for arch, start, real in served:
+        again = replay.evaluate(arch, real.epoch, start=start)
+        assert np.array_equal(again.values, real.values) and np.array_equal(again.epochs, real.epochs)
+        assert again.cost == pytest.approx(real.cost, rel=1e-6)
     record = oracle.records[BEST].seconds
     assert float(table.seconds[0, 0, 2]) == pytest.approx(record[2] + record[3], rel=1e-6)  # epochs 3-4
 
@@ -146,13 +147,12 @@ def test_failure_between_fidelities_replays_as_served(data, tmp_path, monkeypatc
 
     monkeypatch.setattr(oracle, "_train_epoch", fails_in_epoch_3)
     first = oracle.evaluate(BEST, 2)
-    served = oracle.evaluate(BEST, 4)
+    served = oracle.evaluate(BEST, 4, start=2)
     assert not first.failed and served.failed and "epoch 3" in served.reason
     assert served.epochs.tolist() == [1, 2, 4] and np.isnan(served.values[-1]) and served.cost > 0
     table = oracle.to_table()
     replay = TabularOracle(table, NB201Space(), repeat=0)
-    replay.evaluate(BEST, 2)
-    again = replay.evaluate(BEST, 4)
+    again = replay.evaluate(BEST, 4, start=2)
     assert again.failed and again.epochs.tolist() == [1, 2, 4]
     assert np.array_equal(again.values, served.values, equal_nan=True)
     assert again.cost == pytest.approx(served.cost, rel=1e-6)

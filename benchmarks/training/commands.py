@@ -1,4 +1,6 @@
-"""What ``pmfnas record`` and ``pmfnas search --train`` do, as plain functions the CLI can call.
+"""The trainer options of ``pmfnas record`` and ``pmfnas search --train``, and what ``pmfnas record`` does.
+
+Searches themselves have one entry point, the harness (``harness.cli``, ``harness.runner``).
 
 ``add_trainer_arguments(parser)`` adds the trainer options to an argparse parser and
 ``trainer_from_args(args)`` builds the oracle from them, so both commands share one set of flags.
@@ -14,7 +16,7 @@ import numpy as np
 from benchmarks.tabular import TabularBenchmark
 from benchmarks.training.trainer import SPACES, TrainConfig, TrainerOracle
 
-__all__ = ["add_trainer_arguments", "trainer_from_args", "record", "search"]
+__all__ = ["add_trainer_arguments", "trainer_from_args", "record"]
 
 
 def add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str = "--dataset") -> None:
@@ -82,28 +84,3 @@ def record(oracle: TrainerOracle, archs: Sequence[str], out: str | Path | None =
     if out is not None:
         table.save(out)
     return table
-
-
-def search(oracle: TrainerOracle, method: str, budget: float, seed: int = 0, workers: int = 1,
-           max_jobs: int | None = None, params: dict | None = None, record_to: str | Path | None = None):
-    """Run searcher ``method`` against real training on the wall clock; optionally save the recording.
-
-    Returns the runner's ``RunResult``; ``record_to`` gets ``oracle.to_table()``, which replays the same
-    decisions with ``run_tabular(make_searcher(method, ..., default_rng(seed)), TabularOracle(table,
-    oracle.space, repeat=0), budget, workers, max_jobs)`` when ``workers == 1`` and the budget did not bind.
-    """
-    from harness.runner import Runner
-    from harness.workers import ThreadedPool
-    from search.base import Problem
-    from search.registry import make_searcher
-
-    problem = Problem(oracle.space, oracle.fidelities, oracle.higher_is_better)
-    searcher = make_searcher(method, problem, np.random.default_rng(seed), **(params or {}))
-    pool = ThreadedPool(oracle, workers)
-    try:
-        result = Runner(searcher, pool, budget, max_jobs=max_jobs).run()
-    finally:
-        pool.shutdown()
-    if record_to is not None and oracle.records:
-        oracle.to_table(f"search-{method}-seed{seed}").save(record_to)
-    return result

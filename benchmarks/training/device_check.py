@@ -105,7 +105,7 @@ def check_resume(device: torch.device, sz: dict, fast: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         resumed = TrainerOracle(data=data, checkpoint_dir=Path(tmp) / "a", **settings)
         first = resumed.evaluate(BEST_CELL, epochs // 2)
-        second = resumed.evaluate(BEST_CELL, epochs)
+        second = resumed.evaluate(BEST_CELL, epochs, start=epochs // 2)
         fresh = TrainerOracle(data=data, checkpoint_dir=Path(tmp) / "b", **settings)
         whole = fresh.evaluate(BEST_CELL, epochs)
         worst, close, equal = _compare(resumed.load_checkpoint(BEST_CELL)["model"], fresh.load_checkpoint(BEST_CELL)["model"])

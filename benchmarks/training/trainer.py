@@ -1,9 +1,11 @@
 """``TrainerOracle``: the fidelity oracle that really trains NAS-Bench-201 or NAS-Bench-101 networks with PyTorch.
 
 It implements :class:`benchmarks.oracle.FidelityOracle` with the same semantics as the tabular
-oracle: ``evaluate(arch, e)`` returns the whole observed validation curve up to epoch ``e``; asking
-again for more epochs RESUMES the run from its checkpoint and charges only the extra epochs; a run
-that diverges or raises returns ``failed=True`` with a reason and the oracle goes on.
+oracle: ``evaluate(arch, e, start, repeat)`` trains run ``repeat`` of ``arch`` from epoch ``start`` to ``e``
+and returns the whole observed validation curve up to epoch ``e``; ``start > 0`` RESUMES the run from its
+checkpoint and charges only the extra epochs, ``start = 0`` trains it from scratch; a run that diverges
+or raises returns ``failed=True`` with a reason and the oracle goes on. What a search has paid is not
+kept here but by the runner's ledger, which tells the oracle where each job starts.
 
 Training recipe (NAS-Bench-201, Dong & Yang 2020, its 200-epoch setting; its 12-epoch runs are max_epochs=12): SGD with Nesterov
 momentum 0.9, learning rate 0.1 with cosine decay to 0 over the MAXIMUM number of epochs, stepped
@@ -13,9 +15,11 @@ augmentation: :mod:`benchmarks.training.data`. ``space="nb101"`` trains NAS-Benc
 (:mod:`benchmarks.training.nb101_model`) with this same recipe, not NAS-Bench-101's own (RMSProp, 108
 epochs), so that curves of both spaces are comparable.
 
-Trials. One network is one trial: NAS-Bench-101 keys that prune to the same or to isomorphic cells
-share ``space.table_key`` (the graph hash), and asking for one of them continues the trial of the
-first that was asked for (its paid epochs cost nothing again), just as they share one table row.
+Trials. One run of one network is one trial, named by ``(space.table_key(arch), repeat)``: NAS-Bench-101
+keys that prune to the same or to isomorphic cells share the table key (the graph hash), just as they
+share one table row, and the runner numbers their fresh runs together. Run 0 has the seed
+``trial_seed(seed, key)``; run ``k > 0`` another seed derived from ``k``, so a second fresh run is another
+training run, not a copy.
 
 Cost. ``Evaluation.cost`` is the measured seconds of the epochs this call trained, each epoch being
 one pass over the training split plus one evaluation of the validation split (CUDA synchronised).
@@ -25,12 +29,13 @@ the start of the call when the failure came while building or restoring the mode
 
 Curves are reported at this oracle's ``fidelities`` only, exactly as a tabular oracle built from
 :meth:`TrainerOracle.to_table` reports them; a run that failed in epoch e ends at the first fidelity
->= e with a NaN value, and cannot be trained further (asking again charges nothing).
+>= e with a NaN value, and cannot be trained further. A ``stop`` signal (the runner's deadline) is
+looked at before every epoch: once set, the run ends after the epoch it is in, its checkpoint kept.
 
 Checkpoints. After every epoch the oracle writes, atomically (temporary file + ``os.replace``), the
 model, optimizer and scheduler states, the trial's ``torch.Generator`` state (data order and
 augmentation draw from it; the trial uses no other randomness after initialisation), the epoch and the
-recorded history, to ``checkpoint_dir/<settings fingerprint>/<table key hash>.pt``. The global torch RNG
+recorded history, to ``checkpoint_dir/<settings fingerprint>/<hash of table key (and run k>0)>.pt``. The global torch RNG
 is used only to initialise the weights, under a lock and a seed derived from ``(seed, table key)``, and is
 restored afterwards: a trial's result does not depend on which other trials ran before or beside it.
 
@@ -63,7 +68,7 @@ from benchmarks.tabular import TabularBenchmark
 from benchmarks.training.data import DataSplits, draw_augmentation, load_dataset, make_batch
 from benchmarks.training.nb101_model import build_nb101_network, require_nasbench_pytorch
 from benchmarks.training.nb201_model import build_network, count_parameters
-from benchmarks.files import atomic_output
+from benchmarks.files import atomic_output, atomic_write
 
 __all__ = ["SPACES", "TrainConfig", "TrialRecord", "TrainerOracle", "trial_seed"]
 
@@ -133,6 +138,11 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _run_name(key: str, repeat: int) -> str:
+    """What names run ``repeat`` of the network with table key ``key`` (run 0: the key itself)."""
+    return key if int(repeat) == 0 else f"{key}#run{int(repeat)}"
+
+
 def trial_seed(seed: int, arch: str) -> int:
     """The seed of one trial: a hash of the oracle's seed and ``arch`` (the trainer passes the table key).
 
@@ -152,6 +162,7 @@ class TrialRecord:
 
     arch: str
     seed: int
+    repeat: int = 0
     n_params: int = 0
     valid_acc: list[float] = field(default_factory=list)
     valid_loss: list[float] = field(default_factory=list)
@@ -200,9 +211,10 @@ class TrainerOracle:
     checkpoint_dir: where checkpoints go (default: a temporary directory removed with the oracle).
     data: prebuilt :class:`~benchmarks.training.data.DataSplits` (default: loaded on first use from
         ``config.dataset``/``data_root`` and moved to ``config.device``).
-    reuse_checkpoints: when True, an architecture whose checkpoint (same settings fingerprint) is
-        already in ``checkpoint_dir`` continues from it; its earlier epochs count as paid before (not
-        charged again). Use it to restart an interrupted recording.
+    reuse_checkpoints: when True, a run whose checkpoint (same settings fingerprint) is already in
+        ``checkpoint_dir`` continues from it, also past the ``start`` it is asked from: its checkpointed
+        epochs were trained (and their time spent) by the search that was interrupted, and are not
+        trained again. Use it to continue an interrupted search or recording.
 
     Thread-safe: trials of different architectures may run concurrently (``ThreadedPool``).
     """
@@ -237,7 +249,7 @@ class TrainerOracle:
         self._data = data.to(self.device) if data is not None else None
         self._lock = threading.Lock()
         self._arch_locks: dict[str, threading.Lock] = {}
-        self._records: dict[str, TrialRecord] = {}  # by table key: one network, one trial
+        self._records: dict[tuple[str, int], TrialRecord] = {}  # by (table key, run): one run of one network
         self.use_bf16 = bool(config.bf16 and self.device.type == "cuda" and torch.cuda.is_available()
                              and torch.cuda.is_bf16_supported())
         if self.device.type == "cuda":  # process-wide switches: the last oracle built decides
@@ -253,8 +265,17 @@ class TrainerOracle:
     def fidelities(self) -> tuple[int, ...]:
         return self._fidelities
 
-    def paid_epochs(self, arch: str) -> int:
-        record = self._records.get(self.space.table_key(arch))
+    @property
+    def n_architectures(self) -> None:
+        """Unbounded: a trainer can train any architecture of its space."""
+        return None
+
+    def identify(self, arch: str) -> str:
+        return self.space.table_key(self.space.parse(arch))
+
+    def epochs_trained(self, arch: str, repeat: int = 0) -> int:
+        """Epochs run ``repeat`` of ``arch`` has completed in this oracle (0 if it never ran here)."""
+        record = self._records.get((self.space.table_key(arch), int(repeat)))
         return 0 if record is None else record.epochs_done
 
     @property
@@ -273,37 +294,49 @@ class TrainerOracle:
 
     @property
     def records(self) -> dict[str, TrialRecord]:
-        """Every trial so far, by the architecture that first asked for it, in the order first evaluated."""
+        """The first run (run 0) of every architecture trained so far, by the architecture that asked for it."""
         with self._lock:
-            return {record.arch: record for record in self._records.values()}
+            return {record.arch: record for record in self._records.values() if record.repeat == 0}
 
-    def evaluate(self, arch: str, epochs: int) -> Evaluation:
+    @property
+    def trials(self) -> list[TrialRecord]:
+        """Every run so far (all repeats), in the order first evaluated."""
+        with self._lock:
+            return list(self._records.values())
+
+    def evaluate(self, arch: str, epochs: int, start: int = 0, repeat: int = 0, stop=None) -> Evaluation:
         arch = self.space.parse(arch)
         if isinstance(epochs, bool) or int(epochs) != epochs or int(epochs) not in self._fidelities:
             raise ValueError(f"epochs={epochs!r} is not a fidelity of this trainer; fidelities: "
                              f"{self._fidelities if len(self._fidelities) <= 12 else (self._fidelities[0], '...', self._fidelities[-1])}")
-        epochs = int(epochs)
+        epochs, start, repeat = int(epochs), int(start), int(repeat)
+        if repeat < 0 or not 0 <= start < epochs:
+            raise ValueError(f"start={start}, repeat={repeat}: need repeat >= 0 and 0 <= start < epochs={epochs}")
         data = self.prepare()
-        key = self.space.table_key(arch)
+        trial = (self.space.table_key(arch), repeat)
         with self._lock:
-            arch_lock = self._arch_locks.setdefault(key, threading.Lock())
+            arch_lock = self._arch_locks.setdefault(trial, threading.Lock())
         with arch_lock:
-            record = self._records.get(key)
-            if record is None:
-                record = self._new_record(arch)
+            record = self._records.get(trial)
+            if record is None or (start == 0 and not self.reuse_checkpoints):
+                record = self._new_record(arch, repeat)
                 with self._lock:
-                    self._records[key] = record
-            cost = 0.0
-            if not record.failed and record.epochs_done < epochs:
-                cost = self._train(record, epochs, data)
+                    self._records[trial] = record
+            if record.epochs_done < start or (record.epochs_done > start and not self.reuse_checkpoints):
+                raise ValueError(f"run {repeat} of {arch} has completed {record.epochs_done} epochs here, but was asked "
+                                 f"to continue from epoch {start}")
+            if record.failed:
+                raise ValueError(f"run {repeat} of {arch} failed ({record.reason}): it cannot be continued")
+            cost = self._train(record, epochs, data, stop) if record.epochs_done < epochs else 0.0
             return self._observed(record, epochs, cost, arch)
 
     def _observed(self, record: TrialRecord, epochs: int, cost: float, arch: str) -> Evaluation:
         """The curve at this oracle's fidelities up to ``epochs``, as a tabular oracle would show it.
 
-        A run that failed in epoch e <= ``epochs`` ends at the first fidelity >= e, with NaN there.
+        A run that failed in epoch e <= ``epochs`` ends at the first fidelity >= e, with NaN there; a run
+        stopped early ends at the last fidelity it completed.
         """
-        shown = [f for f in self._fidelities if f <= epochs]
+        shown = [f for f in self._fidelities if f <= min(epochs, max(record.epochs_done, 1))]
         failed = record.failed and record.epochs_done <= epochs
         if failed:
             e = record.epochs_done
@@ -317,12 +350,14 @@ class TrainerOracle:
                           reason=record.reason if failed else "")
 
     # ------------------------------------------------------------------ trials
-    def checkpoint_path(self, arch: str) -> Path:
-        return self.checkpoint_dir / (hashlib.sha256(self.space.table_key(arch).encode()).hexdigest()[:20] + ".pt")
+    def checkpoint_path(self, arch: str, repeat: int = 0) -> Path:
+        name = _run_name(self.space.table_key(arch), repeat)
+        return self.checkpoint_dir / (hashlib.sha256(name.encode()).hexdigest()[:20] + ".pt")
 
-    def load_checkpoint(self, arch: str, map_location="cpu") -> dict:
-        """The last checkpoint of ``arch`` (``model``, ``optimizer``, ``scheduler``, ``generator``, ``epoch``, ``record``)."""
-        return torch.load(self.checkpoint_path(arch), map_location=map_location, weights_only=True)
+    def load_checkpoint(self, arch: str, map_location="cpu", repeat: int = 0) -> dict:
+        """The last checkpoint of run ``repeat`` of ``arch`` (``model``, ``optimizer``, ``scheduler``, ``generator``,
+        ``epoch``, ``record``)."""
+        return torch.load(self.checkpoint_path(arch, repeat), map_location=map_location, weights_only=True)
 
     def adopt_records(self, records) -> None:
         """Make trials that ran elsewhere known to this oracle, as if it had run them itself.
@@ -330,7 +365,7 @@ class TrainerOracle:
         ``records`` are :class:`TrialRecord` (or their ``to_dict()``) of trials trained with these settings
         into this ``checkpoint_dir`` by other oracles, e.g. in the worker processes of a
         :class:`~harness.workers.ProcessPool`. A record replaces what this oracle knew of its architecture's
-        trial; afterwards :meth:`to_table` includes it, :meth:`paid_epochs` counts it and :meth:`evaluate`
+        trial; afterwards :meth:`to_table` includes it, :meth:`epochs_trained` counts it and :meth:`evaluate`
         continues it (from its checkpoint). Adopt only between evaluations of the architectures concerned.
         """
         for record in records:
@@ -338,9 +373,33 @@ class TrainerOracle:
                 record = TrialRecord.from_dict(record)
             key = self.space.table_key(self.space.parse(record.arch))
             with self._lock:
-                self._records[key] = record
+                self._records[(key, record.repeat)] = record
 
-    def adopt_checkpoints(self, archs) -> list[str]:
+    def failure_path(self, arch: str, repeat: int = 0) -> Path:
+        """Where a failed run's record is kept, beside its checkpoint (a checkpoint holds completed epochs only)."""
+        return self.checkpoint_path(arch, repeat).with_suffix(".failed.json")
+
+    def adopt_runs(self, runs) -> list[tuple[str, int]]:
+        """Make this oracle know each run ``(arch, repeat)`` as the disk holds it, unless it knows it already.
+
+        Runs trained by other oracles on this ``checkpoint_dir`` (worker processes, an interrupted session)
+        are read from their failed record, else their last checkpoint; a run with neither (nothing of it
+        was saved) is skipped. Returns the runs now known, in the given order.
+        """
+        known = []
+        for arch, repeat in runs:
+            trial = (self.space.table_key(self.space.parse(arch)), int(repeat))
+            with self._lock:
+                present = trial in self._records
+            failed = self.failure_path(arch, repeat)
+            if not present and failed.is_file():
+                self.adopt_records([json.loads(failed.read_text())])
+                present = True
+            if present or self.adopt_checkpoints([arch], repeat=repeat):
+                known.append((arch, int(repeat)))
+        return known
+
+    def adopt_checkpoints(self, archs, repeat: int = 0) -> list[str]:
         """Adopt (:meth:`adopt_records`) the trial of each of ``archs`` from its checkpoint in ``checkpoint_dir``.
 
         Returns the architectures adopted; one without a checkpoint is skipped (nothing of it was saved: it
@@ -349,17 +408,18 @@ class TrainerOracle:
         """
         adopted = []
         for arch in archs:
-            if self.checkpoint_path(arch).is_file():
-                self.adopt_records([self.load_checkpoint(arch)["record"]])
+            if self.checkpoint_path(arch, repeat).is_file():
+                self.adopt_records([self.load_checkpoint(arch, repeat=repeat)["record"]])
                 adopted.append(arch)
         return adopted
 
-    def _new_record(self, arch: str) -> TrialRecord:
-        path = self.checkpoint_path(arch)
+    def _new_record(self, arch: str, repeat: int) -> TrialRecord:
+        path = self.checkpoint_path(arch, repeat)
         if self.reuse_checkpoints and path.is_file():
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
             return TrialRecord.from_dict(checkpoint["record"])
-        return TrialRecord(arch=arch, seed=trial_seed(self.config.seed, self.space.table_key(arch)))
+        seed = trial_seed(self.config.seed, _run_name(self.space.table_key(arch), repeat))
+        return TrialRecord(arch=arch, seed=seed, repeat=repeat)
 
     def _build(self, record: TrialRecord, steps_per_epoch: int, data: DataSplits):
         c, spec = self.config, data.spec
@@ -385,8 +445,8 @@ class TrainerOracle:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _train(self, record: TrialRecord, target: int, data: DataSplits) -> float:
-        """Train ``record`` from its last epoch to ``target``; return the charged seconds."""
+    def _train(self, record: TrialRecord, target: int, data: DataSplits, stop=None) -> float:
+        """Train ``record`` from its last epoch to ``target`` (or until ``stop`` is set); return the charged seconds."""
         c = self.config
         steps = math.ceil(len(data.train_y) / c.batch_size)
         charged = 0.0
@@ -396,7 +456,8 @@ class TrainerOracle:
         try:
             state = self._build(record, steps, data)
             if record.epochs_done > 0:
-                checkpoint = torch.load(self.checkpoint_path(record.arch), map_location=self.device, weights_only=True)
+                checkpoint = torch.load(self.checkpoint_path(record.arch, record.repeat), map_location=self.device,
+                                        weights_only=True)
                 if int(checkpoint["epoch"]) != record.epochs_done:
                     raise RuntimeError(f"checkpoint of {record.arch} holds epoch {checkpoint['epoch']}, "
                                        f"expected {record.epochs_done}")
@@ -407,6 +468,8 @@ class TrainerOracle:
                 generator.set_state(checkpoint["generator"].cpu())
                 del checkpoint
             for epoch in range(record.epochs_done + 1, target + 1):
+                if stop is not None and stop.is_set():
+                    break
                 self._sync()
                 mark = time.perf_counter()
                 train_loss, train_acc = self._train_epoch(state, data)
@@ -456,6 +519,7 @@ class TrainerOracle:
         record.seconds.append(_f32(seconds))
         record.failed = True
         record.reason = reason
+        atomic_write(self.failure_path(record.arch, record.repeat), json.dumps(record.to_dict()))
 
     def _train_epoch(self, state, data: DataSplits) -> tuple[float, float]:
         model, optimizer, scheduler, generator = state
@@ -508,7 +572,7 @@ class TrainerOracle:
                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                    "record": record.to_dict()}
-        path = self.checkpoint_path(record.arch)
+        path = self.checkpoint_path(record.arch, record.repeat)
         with atomic_output(path) as tmp:
             torch.save(payload, tmp)
 
@@ -519,37 +583,44 @@ class TrainerOracle:
         return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
 
     def to_table(self, name: str = "trained", fidelities=None) -> TabularBenchmark:
-        """Everything trained so far as a pmfnas-tabular table (one repeat, rows in first-evaluated order).
+        """Everything trained so far as a pmfnas-tabular table: a row per network, a repeat slot per run.
 
         Columns are ``fidelities`` (default: this oracle's). ``seconds`` at fidelity f is the sum of the
         per-epoch seconds since the previous fidelity; a run that failed in epoch e has NaN metrics at
         the first fidelity >= e, the seconds spent up to the failure there, and ``failed=True``, so a
-        :class:`~benchmarks.oracle.TabularOracle` replays it exactly as this oracle served it.
+        :class:`~benchmarks.oracle.TabularOracle` replays it exactly as this oracle served it. Slot k holds
+        run k (``extra.repeats == "runs"``: a replay serves run k from slot k, as the search saw it).
         Epochs never trained are NaN. Rows are named by ``space.table_key`` (the architecture string for
         NB201, the graph hash for NB101, as the official tables are), the ``extra`` dictionaries too;
-        ``extra.arch_keys`` maps each row to the architecture key that was trained.
+        ``extra.arch_keys`` maps each row to the architecture key that was trained first.
         """
         with self._lock:
-            records = list(self._records.values())
-        if not records:
+            trials = dict(self._records)
+        if not trials:
             raise ValueError("nothing has been trained yet: there is no table to write")
         fids = np.asarray(sorted({int(f) for f in (fidelities if fidelities is not None else self._fidelities)}), dtype=np.int64)
         if fids[0] < 1 or fids[-1] > self.max_epochs:
             raise ValueError(f"fidelities must lie in [1, {self.max_epochs}], got {fids.tolist()}")
+        keys = list(dict.fromkeys(key for key, _ in trials))
+        n_runs = 1 + max(repeat for _, repeat in trials)
         names = {"valid": "valid_acc", "valid_loss": "valid_loss", "test": "test_acc", "test_loss": "test_loss",
                  "train": "train_acc", "train_loss": "train_loss"}
-        curves = {k: np.full((len(records), fids.size), np.nan) for k in names}
-        seconds = np.full((len(records), fids.size), np.nan)
-        for row, record in enumerate(records):
-            n, previous = record.epochs_done, 0
+        curves = {k: np.full((len(keys), n_runs, fids.size), np.nan) for k in names}
+        seconds = np.full((len(keys), n_runs, fids.size), np.nan)
+        failed = np.zeros((len(keys), n_runs), dtype=bool)
+        for (key, repeat), record in trials.items():
+            row, n, previous = keys.index(key), record.epochs_done, 0
+            failed[row, repeat] = record.failed
             for j, f in enumerate(fids.tolist()):
                 if f <= n:
-                    for key, attr in names.items():
-                        curves[key][row, j] = getattr(record, attr)[f - 1]
-                    seconds[row, j] = float(np.sum(record.seconds[previous:f]))
+                    for curve, attr in names.items():
+                        curves[curve][row, repeat, j] = getattr(record, attr)[f - 1]
+                    seconds[row, repeat, j] = float(np.sum(record.seconds[previous:f]))
                 elif record.failed and previous < n:
-                    seconds[row, j] = float(np.sum(record.seconds[previous:n]))
+                    seconds[row, repeat, j] = float(np.sum(record.seconds[previous:n]))
                 previous = f
+        records = [trials[(key, 0)] if (key, 0) in trials else next(r for (k, _), r in trials.items() if k == key)
+                   for key in keys]
         c = self.config
         data = self.data
         ids = [self.space.table_key(r.arch) for r in records]
@@ -558,8 +629,8 @@ class TrainerOracle:
             "device": self.device_name(), "bf16_autocast": self.use_bf16, "python": platform.python_version(),
             "split_sizes": data.sizes, "n_params": {i: r.n_params for i, r in zip(ids, records)},
             "trial_seeds": {i: r.seed for i, r in zip(ids, records)},
-            "failures": {i: r.reason for i, r in zip(ids, records) if r.failed},
-            "arch_keys": {i: r.arch for i, r in zip(ids, records)},
+            "failures": {_run_name(key, repeat): r.reason for (key, repeat), r in trials.items() if r.failed},
+            "arch_keys": {i: r.arch for i, r in zip(ids, records)}, "repeats": "runs",
             "cost": "seconds = train pass + validation pass per epoch (test evaluation, checkpoints not charged)",
         }
         if c.space == "nb101":
@@ -575,8 +646,9 @@ class TrainerOracle:
             ids, fids, curves["valid"], seconds, metric=self.metric,
             higher_is_better=self.higher_is_better, name=name, space=self.space.name, dataset=c.dataset,
             provenance=provenance, licence="recorded by the user; the dataset's own licence applies",
-            failed=np.array([[r.failed] for r in records]), extra=extra,
-            notes="accuracies in percent; one repeat per architecture (trial seed in extra.trial_seeds)",
+            failed=failed, extra=extra,
+            notes="accuracies in percent; repeat slot k is the k-th fresh run of the network in the search "
+                  "(run 0's trial seed in extra.trial_seeds)",
             **{k: v for k, v in curves.items() if k != "valid"})
 
     def close(self) -> None:
