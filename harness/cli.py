@@ -92,6 +92,18 @@ def _cmd_predictor_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.summary import write_summary
+
+    # The canonical command line that regenerates the summary, stated in it.
+    command = shlex.join(["pmfnas", "report", *map(str, args.dirs)]
+                         + [part for label in (args.label or []) for part in ("--label", label)]
+                         + ["--out", str(args.out)])
+    markdown, figure = write_summary(args.dirs, args.out, command, labels=args.label)
+    print(f"wrote {markdown} and {figure}")
+    return 0
+
+
 def _progress_printer(budget: float, metric: str):
     def show(row: dict, best: tuple[str, float] | None, running: int) -> None:
         best_text = f"best {best[1]:.4g} ({best[0]})" if best else "no result yet"
@@ -328,6 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--out", required=True, help="output directory")
     pe.add_argument("--quiet", action="store_true", help="no progress bar")
     pe.set_defaults(func=_cmd_predictor_eval)
+
+    rep = commands.add_parser("report", help="one SUMMARY.md and figure from several 'pmfnas compare' folders")
+    rep.add_argument("dirs", nargs="+", help="output folders of 'pmfnas compare'")
+    rep.add_argument("--label", action="append", default=None,
+                     help="benchmark name of each folder, in order (repeat once per folder); default: the folder's "
+                          "settings.json, else the first line of its summary.md")
+    rep.add_argument("--out", default="results/SUMMARY.md",
+                     help="the Markdown summary to write; the figure goes beside it as .png (default: results/SUMMARY.md)")
+    rep.set_defaults(func=_cmd_report)
 
     # conflict_handler="resolve": the search's own --resume (below) replaces the trainer's, with a fuller help.
     srch = commands.add_parser("search", help="one search: tabular (--benchmark) or real training (--train)",

@@ -30,7 +30,7 @@ def _methods(runs: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(runs["method"]))
 
 
-def _colours(methods: list[str]) -> dict[str, str]:
+def method_colours(methods: list[str]) -> dict[str, str]:
     # tab10 without its grey, which the small multiples use for the other methods.
     cycle = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]
     return {m: matplotlib.colors.to_hex(cycle[i % len(cycle)]) for i, m in enumerate(methods)}
@@ -94,7 +94,7 @@ def plot_anytime(anytime: pd.DataFrame, runs: pd.DataFrame, path: Path, benchmar
     grid = np.geomspace(max(first, budget / 1e4), budget, 200)
     bands = {m: anytime_quantiles(anytime, m, grid) for m in methods}
     threshold = linear_threshold(anytime["regret"].to_numpy())
-    colours = _colours(methods)
+    colours = method_colours(methods)
     label = "regret of the incumbent\n(median, IQR)"
     if len(methods) <= MAX_METHODS_IN_ONE_PANEL:
         figure, axis = plt.subplots(figsize=(8, 4.5))
@@ -141,7 +141,7 @@ def plot_final_regret(runs: pd.DataFrame, path: Path, benchmark: str = "") -> No
     figure, axis = plt.subplots(figsize=(max(6, 0.9 * len(methods) + 2), 4.5))
     axis.boxplot(values, tick_labels=methods, showfliers=False, medianprops={"color": "black"})
     rng = np.random.default_rng(0)  # jitter only: fixed so the figure is the same each time
-    colours = _colours(_methods(runs))
+    colours = method_colours(_methods(runs))
     for position, (method, regrets) in enumerate(zip(methods, values), start=1):
         axis.scatter(position + rng.uniform(-0.15, 0.15, regrets.size), regrets, s=10, alpha=0.6,
                      color=colours[method], zorder=3)
@@ -153,22 +153,31 @@ def plot_final_regret(runs: pd.DataFrame, path: Path, benchmark: str = "") -> No
     _save(figure, path)
 
 
-def plot_ranks(runs: pd.DataFrame, path: Path, benchmark: str = "") -> None:
-    """Mean rank of each method by final regret across seeds (1 = best), with ± 1 standard error."""
+def draw_ranks(axis, runs: pd.DataFrame, colours: dict[str, str] | None = None, rows: int | None = None) -> None:
+    """On ``axis``: each method's mean rank by final regret across seeds (1 = best) with ± 1 standard error.
+
+    ``colours`` maps methods to colours (default: by order in ``runs``); ``rows`` fixes the height of the
+    y axis in methods, so that panels with fewer methods keep the same spacing.
+    """
     ranks = ranks_by_seed(final_regrets(runs))
     mean = ranks.mean().sort_values()
     error = (ranks.std(ddof=1) / np.sqrt(len(ranks))).reindex(mean.index) if len(ranks) > 1 else None
-    figure, axis = plt.subplots(figsize=(6.5, max(2.5, 0.45 * len(mean) + 1.2)))
     positions = np.arange(len(mean))
-    colours = _colours(_methods(runs))
+    colours = colours or method_colours(_methods(runs))
     axis.errorbar(mean.to_numpy(), positions, xerr=None if error is None else error.to_numpy(), fmt="none",
                   ecolor="0.4", capsize=3)
     axis.scatter(mean.to_numpy(), positions, color=[colours[m] for m in mean.index], zorder=3)
     axis.set_yticks(positions, mean.index)
-    axis.invert_yaxis()
+    axis.set_ylim((rows or len(mean)) - 0.5, -0.5)
     axis.set_xlim(0.5, len(mean) + 0.5)
     axis.set_xlabel(f"mean rank by final regret (1 = best; ± 1 s.e.; {len(ranks)} seeds)")
     axis.grid(True, axis="x", alpha=0.3)
+
+
+def plot_ranks(runs: pd.DataFrame, path: Path, benchmark: str = "") -> None:
+    """Mean rank of each method by final regret across seeds (1 = best), with ± 1 standard error."""
+    figure, axis = plt.subplots(figsize=(6.5, max(2.5, 0.45 * runs["method"].nunique() + 1.2)))
+    draw_ranks(axis, runs)
     axis.set_title(_title(benchmark, runs))
     figure.tight_layout()
     _save(figure, path)
