@@ -122,12 +122,13 @@ def summary_markdown(results: pd.DataFrame, title: str, command: str | None = No
     summary = summary_table(results)
     seeds = results["seed"].nunique()
     n_train = sorted(results["n_train"].unique().tolist())
-    n_test = results["n_test"]
+    low, high = int(results["n_test"].min()), int(results["n_test"].max())
+    n_test = f"{low}" if low == high else f"{low}–{high}"
     lines = [f"# Predictor evaluation: {title}", ""]
     if command:
         lines += [f"Made by `{command}`.", ""]
     lines += [f"{seeds} seeds (train/test splits); {', '.join(map(str, n_train))} training architectures with "
-              f"complete curves; {int(n_test.min())}–{int(n_test.max())} test architectures per seed, each seen only up "
+              f"complete curves; {n_test} test architectures per seed, each seen only up "
               "to fraction F of max epochs. Spearman ρ and Kendall τ: rank agreement of the predicted and true "
               "max-epoch values (higher is better); MAE: mean absolute error; coverage90: share of true values inside "
               "the 90 % interval mean ± 1.645·std (0.9 is calibrated). Mean ± std over seeds.", "",

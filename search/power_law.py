@@ -26,6 +26,7 @@ A_SPANS = 3.0
 _GRID = np.geomspace(*C_BOUNDS, 97)
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 _REFINE_STEPS = 40
+_BLOCK_ELEMENTS = 2_000_000
 
 
 def _best_linear(powers: np.ndarray, values: np.ndarray, low: np.ndarray, high: np.ndarray):
@@ -68,7 +69,11 @@ def fit_power_laws(epochs: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, 
     log_t = np.log(t)
 
     grid_powers = np.exp(-_GRID[:, None] * log_t[None, :])  # grid × epochs
-    _, _, grid_error = _best_linear(grid_powers[None, :, :], y[:, None, :], low[:, None], high[:, None])
+    # Curves × grid × epochs temporaries, a block of curves at a time to bound memory (~16 MB each).
+    block = max(1, _BLOCK_ELEMENTS // (_GRID.size * t.size))
+    grid_error = np.vstack([
+        _best_linear(grid_powers[None, :, :], y[i:i + block, None, :], low[i:i + block, None], high[i:i + block, None])[2]
+        for i in range(0, y.shape[0], block)])
     best = np.nanargmin(np.where(np.isfinite(grid_error), grid_error, np.inf), axis=1)
     left = np.log(_GRID[np.maximum(best - 1, 0)])
     right = np.log(_GRID[np.minimum(best + 1, _GRID.size - 1)])

@@ -43,7 +43,7 @@ def test_cli_max_test_and_summary_md(tmp_path, capsys, table):
     results = pd.read_csv(out / "results.csv")
     assert set(results["n_test"]) == {25} and len(results) == 2 * 2 * 3
     summary = (out / "summary.md").read_text()
-    assert f"--max-test 25 --out {out}" in summary and "2 seeds" in summary and "25–25 test architectures" in summary
+    assert f"--max-test 25 --out {out}" in summary and "2 seeds" in summary and "; 25 test architectures per seed" in summary
     table_rows = [line for line in summary.splitlines() if line.startswith("| 0.")]
     assert [row.split(" | ")[:2] for row in table_rows] == [
         ["| 0.2", p] for p in ("forest", "last_value", "power_law")] + [["| 0.5", p] for p in ("forest", "last_value", "power_law")]
