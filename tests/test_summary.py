@@ -1,7 +1,6 @@
 """pmfnas report: SUMMARY.md and its figure from several compare folders."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
