@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from typing import Sequence
 
@@ -74,11 +75,32 @@ def _cmd_predictor_eval(args: argparse.Namespace) -> int:
         fractions = [float(f) for f in args.fraction.split(",")]
     except ValueError:
         raise UsageError(f"--fraction {args.fraction!r} must be comma-separated numbers, e.g. 0.05,0.1,0.25,0.5") from None
-    results = evaluate_predictors(args.benchmark, fractions, args.train_archs, args.seeds)
-    write_predictor_eval(results, args.out, f"{args.benchmark}: {args.train_archs} training architectures")
+    if args.max_test is not None and args.max_test < 1:
+        raise UsageError(f"--max-test {args.max_test} must be a positive number of test architectures")
+    results = evaluate_predictors(args.benchmark, fractions, args.train_archs, args.seeds, max_test=args.max_test,
+                                  progress=not args.quiet)
+    # The canonical command line that reproduces these results, stated in summary.md.
+    command = shlex.join(["pmfnas", "predictor-eval", "--benchmark", args.benchmark, "--fraction", args.fraction,
+                          "--train-archs", str(args.train_archs), "--seeds", str(args.seeds)]
+                         + (["--max-test", str(args.max_test)] if args.max_test is not None else [])
+                         + ["--out", str(args.out)])
+    write_predictor_eval(results, args.out, f"{args.benchmark}: {args.train_archs} training architectures",
+                         command=command)
     table = results.groupby(["predictor", "fraction"])[["spearman", "kendall", "mae", "coverage90"]].mean()
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {args.out}/results.csv, summary.csv, rank_correlation.png")
+    print(f"wrote {args.out}/results.csv, summary.csv, summary.md, rank_correlation.png")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.summary import write_summary
+
+    # The canonical command line that regenerates the summary, stated in it.
+    command = shlex.join(["pmfnas", "report", *map(str, args.dirs)]
+                         + [part for label in (args.label or []) for part in ("--label", label)]
+                         + ["--out", str(args.out)])
+    markdown, figure = write_summary(args.dirs, args.out, command, labels=args.label)
+    print(f"wrote {markdown} and {figure}")
     return 0
 
 
@@ -314,8 +336,20 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--fraction", default="0.05,0.1,0.25,0.5", help="fractions of max epochs observed, comma-separated")
     pe.add_argument("--train-archs", type=int, default=50, help="architectures whose complete curves train the predictor")
     pe.add_argument("--seeds", type=int, default=5, help="number of random train/test splits")
+    pe.add_argument("--max-test", type=int, default=None,
+                    help="test on a seeded random sample of at most this many architectures per split (default: all)")
     pe.add_argument("--out", required=True, help="output directory")
+    pe.add_argument("--quiet", action="store_true", help="no progress bar")
     pe.set_defaults(func=_cmd_predictor_eval)
+
+    rep = commands.add_parser("report", help="one SUMMARY.md and figure from several 'pmfnas compare' folders")
+    rep.add_argument("dirs", nargs="+", help="output folders of 'pmfnas compare'")
+    rep.add_argument("--label", action="append", default=None,
+                     help="benchmark name of each folder, in order (repeat once per folder); default: the folder's "
+                          "settings.json, else the first line of its summary.md")
+    rep.add_argument("--out", default="results/SUMMARY.md",
+                     help="the Markdown summary to write; the figure goes beside it as .png (default: results/SUMMARY.md)")
+    rep.set_defaults(func=_cmd_report)
 
     # conflict_handler="resolve": the search's own --resume (below) replaces the trainer's, with a fuller help.
     srch = commands.add_parser("search", help="one search: tabular (--benchmark) or real training (--train)",

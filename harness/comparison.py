@@ -185,7 +185,7 @@ def anytime_frame(specs: Sequence[RunSpec], results: dict) -> pd.DataFrame:
 
 def write_outputs(out: Path, specs: Sequence[RunSpec], results: dict, runs: pd.DataFrame,
                   table: TabularBenchmark) -> None:
-    from harness.plots import plot_anytime
+    from harness.plots import plot_anytime, plot_final_regret, plot_ranks
     from harness.report import summary_markdown
 
     anytime = anytime_frame(specs, results)
@@ -195,4 +195,6 @@ def write_outputs(out: Path, specs: Sequence[RunSpec], results: dict, runs: pd.D
     atomic_write(out / "anytime.csv", anytime.to_csv(index=False, float_format="%.10g"))
     atomic_write(out / "timing.csv", timing.to_csv(index=False, float_format="%.4f"))
     atomic_write(out / "summary.md", summary_markdown(runs, anytime, table))
-    plot_anytime(anytime, runs, out / "anytime.png", title=table.metadata.name)
+    plot_anytime(anytime, runs, out / "anytime.png", benchmark=table.metadata.name)
+    plot_final_regret(runs, out / "final_regret.png", benchmark=table.metadata.name)
+    plot_ranks(runs, out / "ranks.png", benchmark=table.metadata.name)

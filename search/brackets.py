@@ -10,7 +10,7 @@ recorded fidelities.
 """
 from __future__ import annotations
 
-import bisect
+import heapq
 import math
 from typing import Sequence
 
@@ -82,6 +82,10 @@ class Bracket:
     :meth:`quota` says how many may be promoted out of a rung, :meth:`pending` which (best first),
     :meth:`seal` closes rung 0 early when the space runs out. An architecture appears at most once per
     rung. Ties in score keep report order, so promotions are reproducible.
+
+    Bookkeeping is incremental, so that ASHA's open-ended rungs stay cheap: per rung a :class:`_TopK`
+    keeps the ``quota`` best reports apart from the rest and a heap of those not yet promoted, so a
+    report, a promotion or a query of the best pending one costs O(log n) amortised.
     """
 
     def __init__(self, rungs: Sequence[tuple[int | None, float]], eta: int, asynchronous: bool = False):
@@ -104,8 +108,9 @@ class Bracket:
         self._epochs: list[float] = [float(e) for _, e in rungs]
         self._running: list[dict[str, None]] = [{} for _ in rungs]
         self._done: list[dict[str, float]] = [{} for _ in rungs]
-        # Per rung, (-score, report number, arch) kept sorted: best first, ties in report order.
-        self._ranked: list[list[tuple[float, int, str]]] = [[] for _ in rungs]
+        # Per rung, its reports split into the current top ``quota`` and the rest (see _TopK).
+        self._ranked: list[_TopK] = [_TopK() for _ in rungs]
+        self._finite: list[int] = [0 for _ in rungs]
         self._reports = 0
         self._sealed = False
 
@@ -157,8 +162,7 @@ class Bracket:
             return self.started(0) if self._sealed else self._sizes[0]
         if self.asynchronous or not self.rung_complete(rung - 1):
             return self._sizes[rung]
-        finite = sum(1 for v in self._done[rung - 1].values() if v > -math.inf)
-        return min(self._sizes[rung], finite)
+        return min(self._sizes[rung], self._finite[rung - 1])
 
     def rung_complete(self, rung: int) -> bool:
         """Every architecture the rung will hold has entered it and reported (never, if unlimited)."""
@@ -186,8 +190,21 @@ class Bracket:
         rung = self._check_rung(rung)
         if rung == 0:
             return []
-        top = [arch for negative, _, arch in self._ranked[rung - 1][: self.quota(rung - 1)] if negative < math.inf]
-        return [a for a in top if a not in self._running[rung] and a not in self._done[rung]]
+        return self._top(rung - 1).pending(self._entered(rung))
+
+    def _best_pending(self, rung: int) -> str | None:
+        """``pending(rung)[0]`` (or None) without listing the others: the hot path of every ask."""
+        return self._top(rung - 1).best_pending(self._entered(rung))
+
+    def _top(self, rung: int) -> "_TopK":
+        """The ranking of ``rung`` with its top set to the current quota."""
+        ranked = self._ranked[rung]
+        ranked.resize(self.quota(rung))
+        return ranked
+
+    def _entered(self, rung: int):
+        running, done = self._running[rung], self._done[rung]
+        return lambda arch: arch in running or arch in done
 
     def can_add(self) -> bool:
         """Whether a new architecture may still enter rung 0."""
@@ -201,9 +218,9 @@ class Bracket:
     def next_promotion(self) -> tuple[int, str] | None:
         """``(target rung, arch)`` of the best pending promotion into the highest rung that has one."""
         for rung in range(self.n_rungs - 1, 0, -1):
-            pending = self.pending(rung)
-            if pending:
-                return rung, pending[0]
+            best = self._best_pending(rung)
+            if best is not None:
+                return rung, best
         return None
 
     @property
@@ -226,7 +243,7 @@ class Bracket:
         rung = self._check_rung(rung)
         if rung == 0:
             raise ValueError(f"rung 0 is entered with add(), not start(); got {arch!r}")
-        if arch not in self.pending(rung):
+        if arch in self._running[rung] or arch in self._done[rung] or not self._top(rung - 1).promotable(arch):
             raise ValueError(f"architecture {arch!r} is not pending for rung {rung}; pending: {self.pending(rung)}")
         self._running[rung][arch] = None
 
@@ -239,7 +256,8 @@ class Bracket:
         score = float(score)
         score = -math.inf if math.isnan(score) else score
         self._done[rung][arch] = score
-        bisect.insort(self._ranked[rung], (-score, self._reports, arch))
+        self._ranked[rung].insert((-score, self._reports, arch))
+        self._finite[rung] += score > -math.inf
         self._reports += 1
 
     def seal(self) -> None:
@@ -263,3 +281,79 @@ class Bracket:
     def __repr__(self) -> str:
         shown = ", ".join(f"r{i}:{self.started(i)}/{self.capacity(i)}@{self._epochs[i]:g}" for i in range(self.n_rungs))
         return f"Bracket({shown}{', async' if self.asynchronous else ''})"
+
+
+class _TopK:
+    """One rung's reports, split into its best ``k`` ("top") and the rest, for promotion in O(log n).
+
+    A report is ranked by ``(-score, report number, arch)``: best first, ties in report order, every key
+    distinct. ``top`` is a max-heap (its worst on top) of the ``k`` best keys, ``rest`` a min-heap of
+    the others, so moving the boundary when a report arrives or ``k`` changes costs O(log n).
+    ``candidates`` is a min-heap of top keys with a finite score that may still be promoted; keys that
+    left the top or were promoted stay there until they reach its root and are dropped then (lazy
+    deletion), so each key is pushed and dropped O(1) times per move across the boundary.
+    """
+
+    def __init__(self) -> None:
+        self._top: list[tuple[float, int, str]] = []       # (score, -report number, arch): the worst first
+        self._rest: list[tuple[float, int, str]] = []      # (-score, report number, arch): the best first
+        self._in_top: set[str] = set()
+        self._finite: set[str] = set()
+        self._candidates: list[tuple[float, int, str]] = []  # (-score, report number, arch): the best first
+        self.k = 0
+
+    def insert(self, key: tuple[float, int, str]) -> None:
+        if key[0] < math.inf:
+            self._finite.add(key[2])
+        if len(self._top) < self.k:
+            self._enter_top(key)
+            return
+        if self._top and key < self._worst_of_top():
+            self._leave_top()
+            self._enter_top(key)
+        else:
+            heapq.heappush(self._rest, key)
+
+    def resize(self, k: int) -> None:
+        """Make the top hold the ``k`` best keys (all of them if there are fewer)."""
+        self.k = k
+        while len(self._top) > k:
+            self._leave_top()
+        while len(self._top) < k and self._rest:
+            self._enter_top(heapq.heappop(self._rest))
+
+    def promotable(self, arch: str) -> bool:
+        """``arch`` is in the top with a finite score (whether it already moved up is the caller's to say)."""
+        return arch in self._in_top and arch in self._finite
+
+    def best_pending(self, entered) -> str | None:
+        """The best top key with a finite score whose arch has not ``entered`` the rung above."""
+        candidates = self._candidates
+        while candidates:
+            _, _, arch = candidates[0]
+            if arch in self._in_top and not entered(arch):
+                return arch
+            heapq.heappop(candidates)
+        return None
+
+    def pending(self, entered) -> list[str]:
+        """Every such arch, best first."""
+        self.best_pending(entered)  # drops the stale keys at the root
+        return [arch for _, _, arch in sorted(set(self._candidates)) if arch in self._in_top and not entered(arch)]
+
+    def _worst_of_top(self) -> tuple[float, int, str]:
+        score, negative_report, arch = self._top[0]
+        return -score, -negative_report, arch
+
+    def _enter_top(self, key: tuple[float, int, str]) -> None:
+        negative_score, report, arch = key
+        heapq.heappush(self._top, (-negative_score, -report, arch))
+        self._in_top.add(arch)
+        if negative_score < math.inf:  # failed runs (-inf) take a place in the top but are never promoted
+            heapq.heappush(self._candidates, key)
+
+    def _leave_top(self) -> None:
+        key = self._worst_of_top()
+        heapq.heappop(self._top)
+        self._in_top.discard(key[2])
+        heapq.heappush(self._rest, key)

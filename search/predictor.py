@@ -6,8 +6,9 @@ encoding and the epochs/values observed so far):
 
 * :class:`LastValuePredictor` — the last observed value; its interval is learnt from how far final
   values moved from values seen at the same fraction of training (wide before any data);
-* :class:`PowerLawPredictor` — a power-law extrapolation ``y(t) = a + b·t^(-c)`` fitted by
-  ``scipy.optimize.curve_fit`` to the observed prefix, with the same learnt interval;
+* :class:`PowerLawPredictor` — a power-law extrapolation ``y(t) = a + b·t^(-c)`` fitted by least
+  squares to the observed prefix (:mod:`search.power_law`, vectorised over curves), with the same
+  learnt interval;
 * :class:`LearningCurvePredictor` — a random forest over the encoding and curve features, predicting
   the change from the last value; its std combines the spread of the
   trees with the out-of-bag error. It falls back to the better-suited baseline until it has seen
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
 from sklearn.ensemble import RandomForestRegressor
+
+from search.power_law import power_law_extrapolations
 
 _FRACTION_BINS = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0])
 
@@ -41,30 +43,12 @@ class PartialCurve:
         return float(self.values[-1])
 
 
-def _power_law(t, a, b, c):
-    return a + b * np.power(t, -c)
-
-
 def power_law_extrapolation(epochs: np.ndarray, values: np.ndarray, max_epochs: int) -> float:
-    """Value at ``max_epochs`` of ``a + b·t^(-c)`` fitted to the curve; the last value if it cannot be fitted."""
-    epochs = np.asarray(epochs, dtype=float)
-    values = np.asarray(values, dtype=float)
-    last = float(values[-1])
-    if values.size < 3 or not np.all(np.isfinite(values)) or np.ptp(values) == 0:
-        return last
-    span = float(np.ptp(values))
-    guess = (last, float(values[0] - last) * epochs[0] ** 0.5, 0.5)
-    # a within a few spans of the observed range keeps extrapolations to max epochs physical.
-    bounds = ([values.min() - 3 * span, -np.inf, 0.01], [values.max() + 3 * span, np.inf, 3.0])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            params, _ = curve_fit(_power_law, epochs, values, p0=guess, bounds=bounds, maxfev=2000)
-    except (RuntimeError, ValueError):
-        return last
-    estimate = float(_power_law(float(max_epochs), *params))
-    return estimate if np.isfinite(estimate) else last
+    """Value at ``max_epochs`` of ``a + b·t^(-c)`` fitted to the curve; the last value if it cannot be fitted.
+
+    One curve of :func:`search.power_law.power_law_extrapolations` (which fits many at once).
+    """
+    return float(power_law_extrapolations([(epochs, values)], max_epochs)[0])
 
 
 def curve_features(curve: PartialCurve, max_epochs: int) -> np.ndarray:
@@ -115,14 +99,18 @@ class _BaselinePredictor:
     def estimate(self, curve: PartialCurve) -> float:
         raise NotImplementedError
 
+    def estimates(self, curves: Sequence[PartialCurve]) -> np.ndarray:
+        """:meth:`estimate` of every curve (a subclass may do them all at once)."""
+        return np.array([self.estimate(c) for c in curves], dtype=float)
+
     def fit(self, curves: Sequence[PartialCurve], targets: Sequence[float]) -> "_BaselinePredictor":
-        estimates = np.array([self.estimate(c) for c in curves])
+        estimates = self.estimates(curves)
         fractions = np.array([c.epochs[-1] / self.max_epochs for c in curves])
         self._interval.fit(fractions, np.asarray(targets, dtype=float) - estimates)
         return self
 
     def predict(self, curves: Sequence[PartialCurve]) -> tuple[np.ndarray, np.ndarray]:
-        mean = np.array([self.estimate(c) for c in curves], dtype=float)
+        mean = self.estimates(curves)
         return mean, self._interval.std(curves, mean)
 
 
@@ -138,6 +126,10 @@ class PowerLawPredictor(_BaselinePredictor):
 
     def estimate(self, curve: PartialCurve) -> float:
         return power_law_extrapolation(curve.epochs, curve.values, self.max_epochs)
+
+    def estimates(self, curves: Sequence[PartialCurve]) -> np.ndarray:
+        # All at once: curves with the same epochs share one vectorised fit.
+        return power_law_extrapolations([(c.epochs, c.values) for c in curves], self.max_epochs)
 
 
 class LearningCurvePredictor:

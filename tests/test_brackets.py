@@ -192,3 +192,17 @@ def test_promotions_come_highest_rung_first():
     assert bracket.pending(1) == ["g"]
     assert bracket.promotions() == [(2, "b"), (1, "g")]
     assert bracket.next_promotion() == (2, "b")
+
+
+def test_asynchronous_candidate_pushed_out_of_the_top_is_no_longer_pending():
+    bracket = Bracket([(None, 1), (None, 3)], eta=3, asynchronous=True)
+    fill_rung(bracket, 0, {"a": 5.0, "b": 1.0, "c": 2.0})
+    assert bracket.pending(1) == ["a"]
+    fill_rung(bracket, 0, {"d": 9.0, "e": 0.0})  # 5 reports: the top 1 is now d alone
+    assert bracket.pending(1) == ["d"]
+    with pytest.raises(ValueError, match="'a' is not pending for rung 1"):
+        bracket.start(1, "a")
+    fill_rung(bracket, 0, {"f": 0.5})  # 6 reports: the top 2 are d and a again
+    assert bracket.pending(1) == ["d", "a"]
+    bracket.start(1, "a")
+    assert bracket.pending(1) == ["d"] and bracket.next_promotion() == (1, "d")
