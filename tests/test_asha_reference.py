@@ -32,7 +32,11 @@ def test_searches_start_the_reference_jobs(case):
     budget = case["evaluations"] * float(np.median(table.full_evaluation_seconds()))
     trace = run_tabular(searcher, oracle, budget, n_workers=case["workers"]).trace
     jobs = [f"{a}@{int(e)}{'+' if r else ''}" for a, e, r in zip(trace["arch"], trace["epochs"], trace["resume"])]
-    assert jobs == case["jobs"]
+    # The searcher's decisions are the jobs it was told about, in order; the jobs still running at the deadline
+    # (cut, never told) are the same set, listed in the order the runner stopped them.
+    told = int(trace["counted"].sum())
+    assert jobs[:told] == case["jobs"][:told]
+    assert sorted(jobs[told:]) == sorted(case["jobs"][told:])
 
 
 def _walk_id(walk):
