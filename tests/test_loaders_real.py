@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from benchmarks.loaders.nb201_final import load_nb201_final
-from benchmarks.loaders.nb201_sample import load_nb201_sample
+from benchmarks.loaders.nb201_sample import PROXY_COLUMNS, load_nb201_sample
 from benchmarks.loaders.nbnlp import load_nbnlp
 from benchmarks.registry import describe_benchmarks, load_benchmark, space_for
 from benchmarks.spaces.recorded import RecordedSubspace
@@ -166,19 +166,39 @@ def test_nb201_sample_searches_only_its_recorded_cells(sample):
     assert isinstance(space_for(load_nb201_final("cifar10-valid")), NB201Space)  # a complete table: the whole space
 
 
-def test_nb201_sample_bad_files(tmp_path, raw_nb201_sample_csv):
+def write_sample_csv(path, table, rows, indices=None):
+    """A curves.csv in the source's layout holding ``rows`` of a table (``indices`` overrides arch_i)."""
+    import json
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"arch_i": rows if indices is None else indices,
+                          "arch_str": [table.arch_ids[r] for r in rows]})
+    for k, name in enumerate(PROXY_COLUMNS):  # the values do not matter here, only the layout
+        frame[name] = table.arch_features[rows, k]
+    for column, curve in (("train_accs", "train"), ("val_accs", "valid")):
+        frame[column] = [json.dumps(np.asarray(table.curves[curve][r, 0], dtype=float).tolist()) for r in rows]
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_nb201_sample_converter_reads_the_source_layout_and_refuses_bad_files(tmp_path, sample):
+    two = load_nb201_sample(write_sample_csv(tmp_path / "two.csv", sample, [1, 0]))
+    assert two.arch_ids.tolist() == sample.arch_ids[:2].tolist()  # official index order, whatever the file's
+    np.testing.assert_allclose(two.curves["valid"], sample.curves["valid"][:2], rtol=1e-6)
+    np.testing.assert_array_equal(two.seconds, sample.seconds[:2])
     with pytest.raises(FileNotFoundError, match="NAS-Bench-201 sample curves not found"):
         load_nb201_sample(tmp_path / "absent.csv")
-    lines = raw_nb201_sample_csv.read_text().splitlines()
-    swapped = tmp_path / "swapped.csv"
-    # The second row claims index 0 too: its string has official index 1.
-    swapped.write_text("\n".join([lines[0], lines[1], lines[2].replace("1,", "0,", 1)]) + "\n")
     with pytest.raises(BenchmarkFormatError, match="arch_i 0 but .* has official index 1"):
-        load_nb201_sample(swapped)
+        load_nb201_sample(write_sample_csv(tmp_path / "swapped.csv", sample, [0, 1], indices=[1, 0]))
     short = tmp_path / "short.csv"
     short.write_text("arch_i,arch_str\n0,x\n")
     with pytest.raises(BenchmarkFormatError, match="missing column"):
         load_nb201_sample(short)
+    truncated = write_sample_csv(tmp_path / "truncated.csv", sample, [0])
+    truncated.write_text(truncated.read_text().replace(", ", ",", 1).replace("[", "[1.0,", 1))
+    with pytest.raises(BenchmarkFormatError, match="has 201 values, expected 200"):
+        load_nb201_sample(truncated)
 
 
 def test_descriptions_match_the_tables_they_describe():
