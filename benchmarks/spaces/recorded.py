@@ -4,18 +4,20 @@ A table may cover only part of the space it declares. A search on it must never 
 table cannot answer, so the search runs in the *restricted* space:
 
 * **sample** draws uniformly from the recorded architectures (one ``rng.integers`` call);
-* **neighbours** of an architecture are the recorded architectures *nearest* to it: those at the
-  smallest L1 distance between the parent space's encodings (for NAS-Bench-201's one-hot encoding,
-  twice the number of edges whose op differs), itself excluded. When the parent's one-mutation
-  neighbourhood holds recorded cells these are exactly them; when it holds none (the usual case in a
-  sparse sample) they are the recorded cells that differ in the fewest choices. Ties are all kept, in
-  table order;
-* **mutate** picks one of those neighbours uniformly with ``rng``;
+* **mutate** makes the parent's own mutation (NAS-Bench-201: one edge set to another op); when that
+  lands on a recorded cell, that is the child; when it lands on an unrecorded cell, the child is one of
+  the recorded cells *nearest* to the cell it landed on — at the smallest L1 distance between the
+  parent's encodings (for NB201's one-hot encoding: twice the number of edges whose op differs), the
+  architecture being mutated excluded, ties broken uniformly with ``rng``;
+* **neighbours** lists every child ``mutate`` can return: for each of the parent's neighbours, itself if
+  recorded, else its nearest recorded cells (first-seen order, no repeats). A cell whose one-edge changes
+  include recorded cells has them all among its neighbours;
 * **parse**, **encode**, **canonical** and **table_key** are the parent's, so keys, encodings and table
   look-ups are unchanged. ``arch in space`` says whether the table answers for ``arch`` (through
   ``canonical`` first when the table stores one row per equivalence class, as the oracle does).
 
-So "one mutation away" here means "the nearest recorded cells", not "exactly one choice differs".
+So a mutation stays as local as the sample allows: a one-edge change when it is recorded, otherwise
+the recorded cells closest to one. "Exactly one choice differs" no longer holds for the fallback.
 """
 from __future__ import annotations
 
@@ -62,19 +64,26 @@ class RecordedSubspace:
     def sample(self, rng: np.random.Generator) -> str:
         return self.archs[int(rng.integers(len(self.archs)))]
 
+    def _nearest(self, target: str, exclude: str) -> list[str]:
+        """The recorded cells nearest to ``target`` (itself when recorded), ``exclude`` left out."""
+        distances = np.abs(self._encodings - self.parent.encode(target)).sum(axis=1)
+        own = self._position.get(self._key(exclude))
+        if own is not None:
+            distances[own] = np.inf
+        return [self.archs[i] for i in np.flatnonzero(distances == distances.min())]
+
     def neighbours(self, arch: str) -> list[str]:
         arch = self.parent.parse(arch)
         if arch not in self._neighbours:
-            distances = np.abs(self._encodings - self.parent.encode(arch)).sum(axis=1)
-            own = self._position.get(self._key(arch))
-            if own is not None:
-                distances[own] = np.inf
-            self._neighbours[arch] = [self.archs[i] for i in np.flatnonzero(distances == distances.min())]
+            found: dict[str, None] = {}
+            for step in self.parent.neighbours(arch):
+                found.update(dict.fromkeys(self._nearest(step, arch)))
+            self._neighbours[arch] = list(found)
         return list(self._neighbours[arch])
 
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
-        options = self.neighbours(arch)
-        return options[int(rng.integers(len(options)))]
+        options = self._nearest(self.parent.mutate(arch, rng), arch)
+        return options[0] if len(options) == 1 else options[int(rng.integers(len(options)))]
 
     def encode(self, arch: str) -> np.ndarray:
         return self.parent.encode(arch)
