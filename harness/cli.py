@@ -22,7 +22,8 @@ def _cmd_benchmark_info(args: argparse.Namespace) -> int:
     if table.metadata.notes:
         facts["notes"] = table.metadata.notes
     if table.arch_features is not None:
-        facts["architecture features"] = list(table.metadata.extra.get("feature_names", ())) or table.arch_features.shape[1]
+        names = table.metadata.extra.get("feature_names", ())
+        facts["architecture features"] = ", ".join(names) or f"{table.arch_features.shape[1]} unnamed"
     width = max(len(k) for k in facts)
     for key, value in facts.items():
         if isinstance(value, float):
