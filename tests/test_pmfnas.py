@@ -89,7 +89,7 @@ def test_identical_seeds_give_identical_traces_with_four_workers():
     assert runs[0]["worker"].nunique() == 4
 
 
-def test_regression_pmfnas_matches_or_beats_hyperband_on_real_curves(nbnlp_logs):
+def test_regression_pmfnas_matches_or_beats_hyperband_on_real_curves():
     from harness.comparison import compare
 
     runs = compare("nbnlp-wt2", ["pmfnas", "hyperband"], seeds=20, processes=2)

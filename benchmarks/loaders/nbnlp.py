@@ -1,7 +1,9 @@
 """NAS-Bench-NLP WikiText-2 training logs (Klyuchnikov et al. 2020, Apache-2.0) → tabular format.
 
-The logs are read in place from the zip the project's ``shared/`` folder carries (or any path the user
-gives); nothing is copied. Diverged runs ("loss is nan!") are kept and marked failed; their curves stop
+The package ships the converted table (``benchmarks/data/nbnlp-wt2.npz``, which ``load_benchmark("nbnlp-wt2")``
+opens); this loader reads the raw zip (``$PMFNAS_NBNLP_LOGS``, ``../shared/...`` or any path given) for
+``pmfnas benchmark convert nbnlp-wt2 PATH`` and for the test that the shipped table equals a fresh
+conversion. Diverged runs ("loss is nan!") are kept and marked failed; their curves stop
 where the log stops (NaN afterwards), and their recorded seconds are charged up to that point.
 """
 from __future__ import annotations
