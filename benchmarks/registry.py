@@ -106,13 +106,19 @@ def space_for(table: TabularBenchmark) -> SearchSpace:
     (:class:`~benchmarks.spaces.recorded.RecordedSubspace`): sampling draws recorded cells, mutation
     goes to the nearest recorded cells. A partial NB101 table is keyed by graph hash, which cannot be
     sampled, so it needs ``extra["arch_keys"]`` (hash → trained cell, as recorded tables have).
+
+    Except a recording of a search (``pmfnas search --record``, ``extra["whole_space"]``): the search
+    sampled the whole space, so its replay does too, and asks exactly what was recorded.
     """
     kind = table.metadata.space
     canonical = table.metadata.canonical_keys
     keys = table.arch_ids.tolist()
+    whole_space = bool(table.metadata.extra.get("whole_space", False))
     if kind == "nb201":
         from benchmarks.spaces.nb201 import N_ARCHITECTURES, NB201Space
         space = NB201Space()
+        if whole_space:
+            return space
         if canonical:
             complete = len({space.canonical(k) for k in keys}) == len(space.unique_architectures())
         else:
@@ -121,7 +127,7 @@ def space_for(table: TabularBenchmark) -> SearchSpace:
     if kind == "nb101":
         from benchmarks.spaces.nb101 import NB101Space
         space = NB101Space()
-        if len(keys) >= NB101_CELLS:
+        if whole_space or len(keys) >= NB101_CELLS:
             return space
         arch_keys = table.metadata.extra.get("arch_keys")
         if not arch_keys or any(k not in arch_keys for k in keys):

@@ -256,7 +256,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         if args.record is not None and real:
             # Runs trained by worker processes or by an interrupted session are learnt from their checkpoints.
             oracle.adopt_runs(list(dict.fromkeys(zip(result.trace["arch"], result.trace["repeat"]))))
-            oracle.to_table(f"search-{args.method}-seed{args.seed}").save(args.record)
+            oracle.to_table(f"search-{args.method}-seed{args.seed}", whole_space=True).save(args.record)
             print(f"recorded the trained curves to {args.record}")
     finally:
         for holder in cleanup:

@@ -582,7 +582,7 @@ class TrainerOracle:
             return torch.cuda.get_device_name(self.device)
         return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
 
-    def to_table(self, name: str = "trained", fidelities=None) -> TabularBenchmark:
+    def to_table(self, name: str = "trained", fidelities=None, whole_space: bool = False) -> TabularBenchmark:
         """Everything trained so far as a pmfnas-tabular table: a row per network, a repeat slot per run.
 
         Columns are ``fidelities`` (default: this oracle's). ``seconds`` at fidelity f is the sum of the
@@ -592,7 +592,9 @@ class TrainerOracle:
         run k (``extra.repeats == "runs"``: a replay serves run k from slot k, as the search saw it).
         Epochs never trained are NaN. Rows are named by ``space.table_key`` (the architecture string for
         NB201, the graph hash for NB101, as the official tables are), the ``extra`` dictionaries too;
-        ``extra.arch_keys`` maps each row to the architecture key that was trained first.
+        ``extra.arch_keys`` maps each row to the architecture key that was trained first. ``whole_space``
+        marks a recording of a search (``extra.whole_space``): its replay searches the whole space, as the
+        search did, instead of the space restricted to the recorded cells.
         """
         with self._lock:
             trials = dict(self._records)
@@ -630,7 +632,7 @@ class TrainerOracle:
             "split_sizes": data.sizes, "n_params": {i: r.n_params for i, r in zip(ids, records)},
             "trial_seeds": {i: r.seed for i, r in zip(ids, records)},
             "failures": {_run_name(key, repeat): r.reason for (key, repeat), r in trials.items() if r.failed},
-            "arch_keys": {i: r.arch for i, r in zip(ids, records)}, "repeats": "runs",
+            "arch_keys": {i: r.arch for i, r in zip(ids, records)}, "repeats": "runs", "whole_space": bool(whole_space),
             "cost": "seconds = train pass + validation pass per epoch (test evaluation, checkpoints not charged)",
         }
         if c.space == "nb101":
