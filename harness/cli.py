@@ -153,9 +153,10 @@ def _check_real_training(args: argparse.Namespace, what: str) -> None:
     """torch installed and the asked device(s) present, before anything is loaded or trained."""
     require_torch(what)
     check_device(args.device)
-    for device in str(getattr(args, "devices", None) or "").split(","):
-        if device.strip():
-            check_device(device.strip())
+    if getattr(args, "processes", False):  # --devices without --processes is refused on its own below
+        for device in str(args.devices or "").split(","):
+            if device.strip():
+                check_device(device.strip())
 
 
 def _check_search_arguments(args: argparse.Namespace) -> None:

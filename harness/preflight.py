@@ -21,9 +21,10 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def _check_can_create_in(target: Path, flag: str) -> None:
-    """``target`` (which may not exist yet) can be created: its nearest existing ancestor is a writable directory."""
-    ancestor = _nearest_existing(target.parent if not target.exists() else target)
+def _check_can_create_in(directory: Path, target: Path, flag: str) -> None:
+    """Files can be made in ``directory`` (which may not exist yet): its nearest existing ancestor is a writable
+    directory. ``target`` is the path the user gave, for the message."""
+    ancestor = _nearest_existing(directory)
     if not ancestor.is_dir():
         raise ValueError(f"{flag} {target}: {ancestor} is a file, not a directory")
     try:
@@ -40,7 +41,7 @@ def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise ValueError(f"{flag} {target} is a file, not a directory")
-    _check_can_create_in(target, flag)
+    _check_can_create_in(target, target, flag)
     return target
 
 
@@ -56,7 +57,8 @@ def check_output_file(path: str | os.PathLike, flag: str, directory_allowed: boo
             raise ValueError(f"{flag} {target} is a file, but a table path without .npz is a directory")
         if not wants_directory and target.is_dir():
             raise ValueError(f"{flag} {target} is a directory, not a file")
-    _check_can_create_in(target, flag)
+    # Files are replaced atomically through a temporary file beside them: the parent must take new files.
+    _check_can_create_in(target if wants_directory else target.parent, target, flag)
     return target
 
 
