@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch = commands.add_parser("search", help="one search: tabular (--benchmark) or real training (--train)",
                                conflict_handler="resolve")
     method = srch.add_argument("--method", default="pmfnas", help="a method name")
-    srch.late_help(method, lambda: _methods_help().replace("comma-separated method names", "a method name"))
+    srch.late_help(method, lambda: _methods_help("a method name"))
     srch.add_argument("--benchmark", default=None, help="tabular mode: benchmark name or table path")
     srch_budget = srch.add_mutually_exclusive_group()
     srch_budget.add_argument("--budget-hours", type=positive_number, default=None,
@@ -482,10 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _methods_help() -> str:
+def _methods_help(lead: str = "comma-separated method names") -> str:
     from search.registry import searcher_names
 
-    return f"comma-separated method names: {', '.join(searcher_names())}"
+    return f"{lead}: {', '.join(searcher_names())}"
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

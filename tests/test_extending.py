@@ -12,8 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.registry import benchmark_names, load_benchmark, register_benchmark
-from harness.cli import main
 from search.registry import make_searcher, register_searcher
 from tests.conftest import REPO, synthetic_table
 
@@ -27,23 +25,38 @@ def _load_example():
     return module
 
 
-def test_the_documented_example_searcher_runs_in_compare(tmp_path, capsys):
-    register_searcher("median-stop", _load_example().MedianStopping, multi_fidelity=True, replace=True)
+def _python(script: str, cwd, *paths) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter, as a user's own program would (what it registers stays there)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *map(str, paths)])}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=600)
+
+
+def test_the_documented_example_searcher_runs_in_compare(tmp_path):
     table = tmp_path / "t.npz"
     synthetic_table(n_archs=60, n_epochs=27).save(table)
-    out = tmp_path / "out"
-    assert main(["compare", "--benchmark", str(table), "--methods", "random,median-stop", "--budget-evals", "8",
-                 "--seeds", "3", "--processes", "2", "--out", str(out), "--quiet"]) == 0
-    runs = pd.read_csv(out / "runs.csv")
+    result = _python(f"""
+        import sys
+        from harness.cli import main
+        from search.registry import register_searcher
+        from my_searcher import MedianStopping
+
+        register_searcher("median-stop", MedianStopping, multi_fidelity=True)
+        status = main(["compare", "--benchmark", {str(table)!r}, "--methods", "random,median-stop",
+                       "--budget-evals", "8", "--seeds", "3", "--processes", "2", "--out", "out", "--quiet"])
+        if status == 0:
+            status = main(["compare", "--help"])
+        sys.exit(status)
+    """, tmp_path, EXAMPLE.parent)
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     mine = runs[runs["method"] == "median-stop"]
     assert len(mine) == 3 and mine["regret"].notna().all()
     # It stops early: it pays for fewer epochs per evaluation than random search, which trains every one to 27.
     assert (mine["epochs_paid"] < 27 * mine["n_evaluations"]).all()
     assert (runs.loc[runs["method"] == "random", "epochs_paid"] ==
             27 * runs.loc[runs["method"] == "random", "n_evaluations"]).all()
-    capsys.readouterr()
-    assert main(["compare", "--help"]) == 0
-    help_text = re.sub(r"-\n\s*", "-", capsys.readouterr().out)  # help lines may wrap at a hyphen
+    help_text = re.sub(r"-\n\s*", "-", result.stdout)  # help lines may wrap at a hyphen
     assert "median-stop" in help_text
 
 
@@ -57,20 +70,33 @@ def test_register_searcher_refuses_what_is_not_a_searcher_or_a_taken_name():
         register_searcher("a,b", example)
 
 
-def test_register_benchmark_gives_a_name_that_works_everywhere(tmp_path, capsys):
-    table = synthetic_table(n_archs=30, n_epochs=5, seed=3)
-    register_benchmark("test-registered", lambda: table, replace=True)
-    assert "test-registered" in benchmark_names()
-    assert load_benchmark("test-registered") is table
-    assert main(["benchmark", "info", "test-registered"]) == 0
-    assert "synthetic" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="is a built-in one"):
-        register_benchmark("nbnlp-wt2", lambda: table)
-    with pytest.raises(ValueError, match="already registered"):
-        register_benchmark("test-registered", lambda: table)
-    register_benchmark("test-wrong-type", lambda: "not a table", replace=True)
-    with pytest.raises(ValueError, match="returned str, not a TabularBenchmark"):
-        load_benchmark("test-wrong-type")
+def test_register_benchmark_gives_a_name_that_works_everywhere(tmp_path):
+    synthetic_table(n_archs=30, n_epochs=5, seed=3).save(tmp_path / "t.npz")
+    result = _python(f"""
+        from benchmarks.registry import benchmark_names, load_benchmark, register_benchmark
+        from benchmarks.tabular import TabularBenchmark
+        from harness.cli import main
+
+        register_benchmark("my-bench", lambda: TabularBenchmark.load({str(tmp_path / "t.npz")!r}))
+        assert "my-bench" in benchmark_names() and len(load_benchmark("my-bench")) == 30
+        for name, loader, message in [("nbnlp-wt2", len, "is a built-in one"), ("my-bench", len, "already registered")]:
+            try:
+                register_benchmark(name, loader)
+            except ValueError as error:
+                assert message in str(error), error
+            else:
+                raise AssertionError(name)
+        register_benchmark("wrong-type", lambda: "not a table")
+        try:
+            load_benchmark("wrong-type")
+        except ValueError as error:
+            assert "returned str, not a TabularBenchmark" in str(error), error
+        else:
+            raise AssertionError("wrong-type")
+        raise SystemExit(main(["benchmark", "info", "my-bench"]))
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "synthetic" in result.stdout and "30" in result.stdout
 
 
 def test_entry_points_of_an_installed_package_are_found_by_the_command(tmp_path):

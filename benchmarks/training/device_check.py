@@ -268,7 +268,8 @@ def markdown(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.device_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.device_check", description=__doc__.split("\n")[0],
+                                     allow_abbrev=False)
     parser.add_argument("--out", required=True, help="directory for device_check.json and device_check.md")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CPU smoke test)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")

@@ -38,8 +38,8 @@ class MedianStopping(Searcher):
             arch = self.to_continue.pop(0)
             self.in_flight.add(arch)
             return Job(arch, self.problem.max_epochs, resume=True)  # pays only the epochs after self.low
-        arch = draw_architecture(self.problem.space, self.rng, avoid=self.in_flight | set(self.to_continue),
-                                 prefer_not=self.seen, max_draws=self.max_draws)
+        # Each architecture is tried once: when draws find no new one, the space is taken as exhausted.
+        arch = draw_architecture(self.problem.space, self.rng, avoid=self.seen, max_draws=self.max_draws)
         if arch is None:
             return None
         self.seen.add(arch)
