@@ -1,10 +1,24 @@
-"""Names users type → tables and the spaces that go with them, and what each named benchmark is."""
+"""Names users type → tables and the spaces that go with them, and what each named benchmark is.
+
+Your own benchmark joins the built-in names in one of two ways:
+
+* ``register_benchmark("my-bench", loader)`` with ``loader()`` returning a
+  :class:`~benchmarks.tabular.TabularBenchmark`, or
+* an entry point in the ``pmfnas.benchmarks`` group of your package (loaded the first time a name
+  pmfnas does not know is asked for)::
+
+      [project.entry-points."pmfnas.benchmarks"]
+      my-bench = "my_package.tables:load_my_bench"
+
+See ``docs/extending.md``.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
+from typing import Callable
 
 from benchmarks.spaces.base import SearchSpace
 from benchmarks.spaces.finite import FiniteSpace
@@ -66,8 +80,13 @@ def describe_benchmarks() -> tuple[BenchmarkDescription, ...]:
     return DESCRIPTIONS
 
 
-def benchmark_names() -> list[str]:
-    """The built-in benchmark names (those :func:`load_benchmark` opens without a file)."""
+ENTRY_POINT_GROUP = "pmfnas.benchmarks"
+
+_REGISTERED: dict[str, Callable[[], TabularBenchmark]] = {}
+_entry_points_loaded = False
+
+
+def _built_in_names() -> list[str]:
     from benchmarks.loaders.nb201_final import DATASET_FILES
     return list(SHIPPED_FILES) + [NB201_FINAL_PREFIX + d for d in sorted(DATASET_FILES)]
 
@@ -83,9 +102,61 @@ def shipped_table(name: str) -> TabularBenchmark:
         return TabularBenchmark.load(path)
 
 
+def register_benchmark(name: str, loader: Callable[[], TabularBenchmark], *, replace: bool = False) -> None:
+    """Make ``loader()`` (returning a :class:`TabularBenchmark`) available as benchmark ``name``.
+
+    ValueError for a name that is empty, a built-in one, or already registered (unless ``replace``).
+    """
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise ValueError(f"benchmark name {name!r} must be a non-empty string without outer spaces")
+    if not callable(loader):
+        raise ValueError(f"benchmark {name!r}: the loader {loader!r} is not callable")
+    if name in _built_in_names():
+        raise ValueError(f"benchmark name {name!r} is a built-in one")
+    if name in _REGISTERED and not replace and _REGISTERED[name] is not loader:
+        raise ValueError(f"benchmark name {name!r} is already registered; pass replace=True to replace it")
+    _REGISTERED[name] = loader
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in _REGISTERED:
+            # entry.load is deferred to the first load_benchmark of that name: listing names stays cheap.
+            _REGISTERED[entry.name] = _deferred(entry)
+
+
+def _deferred(entry: metadata.EntryPoint) -> Callable[[], TabularBenchmark]:
+    def load() -> TabularBenchmark:
+        try:
+            loader = entry.load()
+        except Exception as error:
+            raise ValueError(f"the benchmark {entry.name!r} declared by entry point {entry.value!r} cannot be "
+                             f"loaded: {type(error).__name__}: {error}") from None
+        return loader()
+    return load
+
+
+def benchmark_names() -> list[str]:
+    """The benchmark names: built-in, registered, and declared by installed entry points."""
+    _load_entry_points()
+    return _built_in_names() + sorted(_REGISTERED)
+
+
 def load_benchmark(name_or_path: str | os.PathLike) -> TabularBenchmark:
-    """A built-in benchmark by name, or a pmfnas-tabular file/directory by path."""
+    """A benchmark by name (built-in or registered), or a pmfnas-tabular file/directory by path."""
     text = str(name_or_path)
+    if text not in _REGISTERED and not Path(text).exists():
+        _load_entry_points()
+    if text in _REGISTERED:
+        table = _REGISTERED[text]()
+        if not isinstance(table, TabularBenchmark):
+            raise ValueError(f"the loader of benchmark {text!r} returned {type(table).__name__}, "
+                             "not a TabularBenchmark")
+        return table
     if text in SHIPPED_FILES:
         return shipped_table(text)
     if text.startswith(NB201_FINAL_PREFIX):

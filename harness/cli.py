@@ -2,19 +2,67 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
-from typing import Sequence
+import warnings
+from typing import Callable, Sequence
 
 from benchmarks.registry import benchmark_names, load_benchmark
 from benchmarks.spaces.base import ArchitectureError
 from benchmarks.tabular import BenchmarkFormatError
+from harness.preflight import check_device, check_output_dir, check_output_file, require_torch
+
+# Imports are kept lazy on purpose: `pmfnas --help` and `pmfnas benchmark list` must not load pandas,
+# scipy, scikit-learn, matplotlib or torch (seconds), only what they use.
 
 CONVERT_SOURCES = ("nb201-pth", "nats-tss", "nb201-final", "nbnlp-wt2")
+INTERRUPTED = 130  # the shell's exit status for Ctrl-C
 
 
 class UsageError(ValueError):
     """A wrong command-line value; the CLI prints it and exits 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, no abbreviated options, and help texts computed when help is shown."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --device must never silently mean --devices
+        super().__init__(*args, **kwargs)
+        self._late_help: list[tuple[argparse.Action, Callable[[], str]]] = []
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def late_help(self, action: argparse.Action, make_help: Callable[[], str]) -> None:
+        """Compute ``action``'s help only when this parser's help is printed (it may need a slow import)."""
+        self._late_help.append((action, make_help))
+
+    def format_help(self) -> str:
+        for action, make_help in self._late_help:
+            action.help = make_help()
+        return super().format_help()
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
 
 
 def _cmd_benchmark_info(args: argparse.Namespace) -> int:
@@ -32,6 +80,8 @@ def _cmd_benchmark_info(args: argparse.Namespace) -> int:
         elif isinstance(value, list):
             value = ", ".join(value)
         print(f"{key.replace('_', ' '):<{width}}  {value}")
+    if table.metadata.notes:
+        print(f"{'notes':<{width}}  {table.metadata.notes}")
     return 0
 
 
@@ -48,6 +98,7 @@ def _cmd_benchmark_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark_convert(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out", directory_allowed=True)
     source = args.source
     if source in ("nb201-pth", "nats-tss"):
         if not args.path or not args.dataset:
@@ -68,14 +119,20 @@ def _cmd_benchmark_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from harness.comparison import compare
+    from harness.comparison import ComparisonInterrupted, compare
 
     methods = args.methods.split(",")
-    runs = compare(args.benchmark, methods, budget=args.budget, seeds=args.seeds, workers=args.workers,
-                   out=args.out, resume=args.resume, processes=args.processes, progress=not args.quiet)
+    try:
+        runs = compare(args.benchmark, methods, budget=args.budget, budget_evals=args.budget_evals, seeds=args.seeds,
+                       workers=args.workers, out=args.out, resume=args.resume, processes=args.processes,
+                       progress=not args.quiet)
+    except ComparisonInterrupted as interrupted:
+        print(f"interrupted: {interrupted.kept} of {interrupted.total} runs kept in {args.out}; rerun with --resume",
+              file=sys.stderr)
+        return INTERRUPTED
     summary = runs.groupby("method", sort=False)["regret"].agg(["mean", "median", "std"])
     print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
-    print(f"wrote {args.out}/runs.csv, anytime.csv, summary.md, anytime.png, timing.csv")
+    print(f"wrote {args.out}/settings.json, runs.csv, anytime.csv, summary.md, anytime.png, timing.csv")
     return 0
 
 
@@ -88,6 +145,7 @@ def _cmd_predictor_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"--fraction {args.fraction!r} must be comma-separated numbers, e.g. 0.05,0.1,0.25,0.5") from None
     if args.max_test is not None and args.max_test < 1:
         raise UsageError(f"--max-test {args.max_test} must be a positive number of test architectures")
+    check_output_dir(args.out)
     results = evaluate_predictors(args.benchmark, fractions, args.train_archs, args.seeds, max_test=args.max_test,
                                   progress=not args.quiet)
     # The canonical command line that reproduces these results, stated in summary.md.
@@ -124,6 +182,45 @@ def _progress_printer(budget: float, metric: str):
     return show
 
 
+def _check_real_training(args: argparse.Namespace, what: str) -> None:
+    """torch installed and the asked device(s) present, before anything is loaded or trained."""
+    require_torch(what)
+    check_device(args.device)
+    if getattr(args, "processes", False):  # --devices without --processes is refused on its own below
+        for device in str(args.devices or "").split(","):
+            if device.strip():
+                check_device(device.strip())
+
+
+def _check_search_arguments(args: argparse.Namespace) -> None:
+    """Every check `pmfnas search` can make before it loads a benchmark or trains anything."""
+    from pathlib import Path
+
+    if (args.benchmark is None) == (args.dataset is None):
+        raise UsageError("give exactly one of --benchmark B (tabular mode) or --train DATASET (real training)")
+    if args.budget_hours is None and args.budget is None and args.budget_evals is None:
+        raise UsageError("give the budget: --budget-hours H, --budget SECONDS or --budget-evals N (full evaluations)")
+    real = args.dataset is not None
+    if real:
+        _check_real_training(args, "real training")
+        if args.budget_evals is not None:
+            raise UsageError("--budget-evals counts full evaluations of a tabular benchmark, whose cost is known only "
+                             "from its table: in real mode give --budget-hours or --budget")
+    elif args.record is not None:
+        raise UsageError("--record saves the curves that real training measured (--train); a tabular search "
+                         "replays a table that already holds them")
+    journal = args.journal
+    if journal is None and real and getattr(args, "checkpoint_dir", None) is not None:
+        journal = str(Path(args.checkpoint_dir) / "journal.jsonl")
+    if args.resume and not args.no_journal and journal is not None and not Path(journal).is_file():
+        raise UsageError(f"--resume: there is no journal at {journal} to continue; check the path, or start the "
+                         "search without --resume")
+    if journal is not None and not args.no_journal:
+        check_output_file(journal, "--journal")
+    if args.record is not None:
+        check_output_file(args.record, "--record", directory_allowed=True)
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -134,11 +231,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from search.base import Problem
     from search.registry import make_searcher
 
-    if (args.benchmark is None) == (args.dataset is None):
-        raise UsageError("give exactly one of --benchmark B (tabular mode) or --train DATASET (real training)")
-    if args.budget_hours is None and args.budget is None:
-        raise UsageError("give the budget: --budget-hours H or --budget SECONDS")
-    budget = args.budget if args.budget is not None else args.budget_hours * 3600.0
+    _check_search_arguments(args)
+    budget = args.budget if args.budget is not None else None if args.budget_hours is None else args.budget_hours * 3600.0
     real = args.dataset is not None
     resume = bool(getattr(args, "resume", False))
     checkpoint_dir = getattr(args, "checkpoint_dir", None)
@@ -148,7 +242,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             journal_path = Path(args.journal)
         elif real and checkpoint_dir is not None:
             journal_path = Path(checkpoint_dir) / "journal.jsonl"
-    if resume and real and checkpoint_dir is None and not getattr(args, "_no_torch", False):
+    if resume and real and checkpoint_dir is None:
         raise UsageError("--resume continues the checkpoints of the interrupted search: give its --checkpoint-dir")
     if resume and not real and journal_path is None:
         raise UsageError("--resume continues the search recorded in --journal FILE: give that file")
@@ -171,15 +265,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
         from benchmarks.oracle import TabularOracle
         from benchmarks.registry import load_benchmark, space_for
 
+        from harness.comparison import resolve_budget
+
         table = load_benchmark(args.benchmark)
+        budget = resolve_budget(table, budget, args.budget_evals)
         oracle_rng, rng = search_streams(args.seed)
         oracle = TabularOracle(table, space_for(table), oracle_rng)
         pool = SimulatedPool(oracle, args.workers)
         meta = {"method": args.method, "seed": args.seed, "workers": args.workers, "benchmark": args.benchmark,
                 "table": table.content_hash()}
     else:
-        if getattr(args, "_no_torch", False):
-            raise UsageError("real training needs torch: pip install torch, then pip install \".[train]\"")
         from benchmarks.training.commands import trainer_from_args
         from harness.workers import ThreadedPool
 
@@ -222,8 +317,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         if real and checkpoint_dir is None:
             print(f"note: without --checkpoint-dir the trained networks are not kept, so the journal {journal_path} "
                   "cannot be resumed", file=sys.stderr)
-        if resume and journal_is_empty(journal_path):
-            print(f"no journal at {journal_path} yet: the search starts from the beginning", file=sys.stderr)
+        if resume and journal_is_empty(journal_path):  # it exists (checked above) but holds no job yet
+            print(f"the journal {journal_path} records no job yet: the search starts from the beginning",
+                  file=sys.stderr)
         try:
             pool = journaled(pool, journal_path, resume=resume, meta=meta)
         except BaseException:
@@ -267,9 +363,25 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_record_arguments(args: argparse.Namespace) -> None:
+    """Everything `pmfnas record` can check before the first epoch: torch, device, every architecture, --out."""
+    _check_real_training(args, "recording (real training)")
+    if args.space == "nb101":
+        from benchmarks.spaces.nb101 import NB101Space as Space
+    else:
+        from benchmarks.spaces.nb201 import NB201Space as Space
+    space = Space()
+    for position, arch in enumerate(args.archs, start=1):
+        try:
+            space.parse(arch)
+        except ArchitectureError as error:
+            raise UsageError(f"architecture {position} of {len(args.archs)} ({arch!r}) is not a valid "
+                             f"{args.space} architecture: {error}") from None
+    check_output_file(args.out, "--out", directory_allowed=True)
+
+
 def _cmd_record(args: argparse.Namespace) -> int:
-    if getattr(args, "_no_torch", False):
-        raise UsageError("recording trains networks and needs torch: pip install torch, then pip install \".[train]\"")
+    _check_record_arguments(args)
     from benchmarks.training.commands import record, trainer_from_args
 
     table = record(trainer_from_args(args), args.archs, args.out, name=args.name)
@@ -278,12 +390,9 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 
 def _add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str) -> None:
-    try:
-        from benchmarks.training.commands import add_trainer_arguments
-    except ImportError:  # torch is not installed: real training is refused with a clear error, tabular mode works
-        parser.add_argument(dataset_flag, dest="dataset", default=None, help="dataset to train on (needs torch)")
-        parser.set_defaults(_no_torch=True)
-        return
+    # These parse without torch, so that a missing torch is reported as such when training is asked for.
+    from benchmarks.training.commands import add_trainer_arguments
+
     add_trainer_arguments(parser, dataset_flag=dataset_flag)
 
 
@@ -294,10 +403,8 @@ def _add_build_commands(bench_cmds) -> None:
 
     def needs_torch(command):
         def run(args: argparse.Namespace) -> int:
-            import importlib.util
-
-            if importlib.util.find_spec("torch") is None:
-                raise UsageError("building a benchmark trains networks and needs torch: pip install \".[train]\"")
+            require_torch("building a benchmark (real training)")
+            check_device(getattr(args, "device", None))
             result = command(args)
             return result if isinstance(result, int) else 0
         return run
@@ -311,7 +418,10 @@ def _add_build_commands(bench_cmds) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pmfnas", description="Progressive multi-fidelity NAS harness")
+    from harness.version import package_version
+
+    parser = Parser(prog="pmfnas", description="Progressive multi-fidelity NAS harness")
+    parser.add_argument("--version", action="version", version=f"pmfnas {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     bench = commands.add_parser("benchmark", help="inspect and convert tabular benchmarks")
@@ -331,23 +441,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = commands.add_parser("compare", help="compare search methods at equal simulated budget")
     comp.add_argument("--benchmark", default="nbnlp-wt2", help="benchmark name or table path (default: nbnlp-wt2)")
-    comp.add_argument("--methods", default="random,sh,hyperband,asha,rea,pmfnas", help="comma-separated method names (see search/registry.py)")
-    comp.add_argument("--budget", type=float, default=None,
-                      help="simulated seconds per run (default: 30 × the median cost of one full evaluation)")
-    comp.add_argument("--seeds", type=int, default=20, help="number of seeds per method (0..N-1)")
-    comp.add_argument("--workers", type=int, default=1, help="parallel simulated workers per run")
-    comp.add_argument("--processes", type=int, default=None, help="OS processes running runs in parallel (default: 2)")
-    comp.add_argument("--out", required=True, help="output directory")
-    comp.add_argument("--resume", action="store_true", help="finish only the runs missing from --out")
+    methods = comp.add_argument("--methods", default="random,sh,hyperband,asha,rea,pmfnas",
+                                help="comma-separated method names")
+    comp.late_help(methods, _methods_help)
+    comp_budget = comp.add_mutually_exclusive_group()
+    comp_budget.add_argument("--budget", type=positive_number, default=None,
+                             help="simulated seconds per run (default: 30 full evaluations, see --budget-evals)")
+    comp_budget.add_argument("--budget-evals", type=positive_number, default=None, metavar="N",
+                             help="budget per run as N × the median cost of one full evaluation of the benchmark")
+    comp.add_argument("--seeds", type=positive_int, default=20, help="number of seeds per method (0..N-1)")
+    comp.add_argument("--workers", type=positive_int, default=1, help="parallel simulated workers per run")
+    comp.add_argument("--processes", type=positive_int, default=None,
+                      help="OS processes running runs in parallel (default: 2)")
+    comp.add_argument("--out", required=True, help="output directory (its settings.json records what made it)")
+    comp.add_argument("--resume", action="store_true",
+                      help="finish only the runs missing from --out; refused unless every setting (benchmark and its "
+                           "content, methods, budget, workers, seeds, pmfnas version) is the one in settings.json")
     comp.add_argument("--quiet", action="store_true", help="no progress bar")
     comp.set_defaults(func=_cmd_compare)
 
     pe = commands.add_parser("predictor-eval", help="rank quality of the predictors on unseen architectures")
     pe.add_argument("--benchmark", default="nbnlp-wt2", help="benchmark name or table path (default: nbnlp-wt2)")
     pe.add_argument("--fraction", default="0.05,0.1,0.25,0.5", help="fractions of max epochs observed, comma-separated")
-    pe.add_argument("--train-archs", type=int, default=50, help="architectures whose complete curves train the predictor")
-    pe.add_argument("--seeds", type=int, default=5, help="number of random train/test splits")
-    pe.add_argument("--max-test", type=int, default=None,
+    pe.add_argument("--train-archs", type=positive_int, default=50,
+                    help="architectures whose complete curves train the predictor")
+    pe.add_argument("--seeds", type=positive_int, default=5, help="number of random train/test splits")
+    pe.add_argument("--max-test", type=positive_int, default=None,
                     help="test on a seeded random sample of at most this many architectures per split (default: all)")
     pe.add_argument("--out", required=True, help="output directory")
     pe.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -365,13 +484,18 @@ def build_parser() -> argparse.ArgumentParser:
     # conflict_handler="resolve": the search's own --resume (below) replaces the trainer's, with a fuller help.
     srch = commands.add_parser("search", help="one search: tabular (--benchmark) or real training (--train)",
                                conflict_handler="resolve")
-    srch.add_argument("--method", default="pmfnas", help="a method name of 'pmfnas compare'")
+    method = srch.add_argument("--method", default="pmfnas", help="a method name")
+    srch.late_help(method, lambda: _methods_help("a method name"))
     srch.add_argument("--benchmark", default=None, help="tabular mode: benchmark name or table path")
-    srch.add_argument("--budget-hours", type=float, default=None, help="budget in hours (simulated or real)")
-    srch.add_argument("--budget", type=float, default=None, help="budget in seconds")
+    srch_budget = srch.add_mutually_exclusive_group()
+    srch_budget.add_argument("--budget-hours", type=positive_number, default=None,
+                             help="budget in hours (simulated or real)")
+    srch_budget.add_argument("--budget", type=positive_number, default=None, help="budget in seconds")
+    srch_budget.add_argument("--budget-evals", type=positive_number, default=None, metavar="N",
+                             help="tabular mode: budget as N × the median cost of one full evaluation of the benchmark")
     srch.add_argument("--seed", type=int, default=0)
-    srch.add_argument("--workers", type=int, default=1)
-    srch.add_argument("--max-jobs", type=int, default=None,
+    srch.add_argument("--workers", type=positive_int, default=1)
+    srch.add_argument("--max-jobs", type=positive_int, default=None,
                       help="start no more than this many jobs (a resumed search counts the replayed ones too)")
     srch.add_argument("--record", default=None, help="real mode: save the trained curves to this table (.npz)")
     srch.add_argument("--quiet", action="store_true", help="no line per finished job")
@@ -404,16 +528,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _methods_help(lead: str = "comma-separated method names") -> str:
+    from search.registry import searcher_names
+
+    return f"{lead}: {', '.join(searcher_names())}"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"pmfnas: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _error_message(error: BaseException) -> str:
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    if isinstance(error, OSError) and error.strerror:
+        names = " -> ".join(str(n) for n in (error.filename, error.filename2) if n is not None)
+        return f"{error.strerror}: {names}" if names else error.strerror
+    return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``pmfnas`` command. User errors print one line ``pmfnas: error: ...`` and return 2; Ctrl-C returns 130."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except (UsageError, ArchitectureError, BenchmarkFormatError, FileNotFoundError, KeyError, ValueError,
-            ImportError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"pmfnas: error: {message}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a wrong option (already reported): a status, as below
+        return exit_.code if isinstance(exit_.code, int) else 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # one plain line on stderr, not the file and line of the warning
+        try:
+            return args.func(args)
+        except (UsageError, ArchitectureError, BenchmarkFormatError, KeyError, ValueError, ImportError,
+                OSError) as error:
+            print(f"pmfnas: error: {_error_message(error)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -6,16 +6,25 @@ interrupted comparison resumes with ``--resume``; the aggregate files are rebuil
 
 ``runs.csv`` is byte-identical for identical arguments: wall-clock seconds, which are not, go to
 ``timing.csv`` instead.
+
+A results folder knows what made it: ``settings.json`` records the benchmark (name and content hash),
+methods, budget, workers, seeds and the package version, and ``resume=True`` refuses to add runs made
+with anything different. A lock file (``.lock``) keeps a second comparison out of a folder in use.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import math
+import multiprocessing
 import os
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,18 +34,62 @@ from benchmarks.oracle import TabularOracle
 from benchmarks.registry import load_benchmark, space_for
 from benchmarks.tabular import TabularBenchmark
 from harness.metrics import GroundTruth
+from harness.parent_watch import die_with_parent
+from harness.preflight import check_output_dir
 from harness.runner import run_tabular
 from harness.seeding import search_streams
+from harness.version import package_version
 from search.base import Problem
 
 DEFAULT_BUDGET_FULL_EVALUATIONS = 30
+SETTINGS_FILE = "settings.json"
+LOCK_FILE = ".lock"
 RUN_COLUMNS = ["method", "seed", "budget", "chosen_arch", "final_valid", "final_test", "regret", "n_evaluations",
                "epochs_paid", "simulated_time", "stopped_because"]
 
 
+def full_evaluation_cost(table: TabularBenchmark) -> float:
+    """The median simulated seconds of one full evaluation (every epoch) of the benchmark: its unit of budget."""
+    return float(np.nanmedian(table.full_evaluation_seconds()))
+
+
 def default_budget(table: TabularBenchmark) -> float:
     """Budget when none is given: DEFAULT_BUDGET_FULL_EVALUATIONS × the median cost of one full evaluation."""
-    return DEFAULT_BUDGET_FULL_EVALUATIONS * float(np.nanmedian(table.full_evaluation_seconds()))
+    return DEFAULT_BUDGET_FULL_EVALUATIONS * full_evaluation_cost(table)
+
+
+def resolve_budget(table: TabularBenchmark, budget: float | None = None, budget_evals: float | None = None) -> float:
+    """The budget in simulated seconds: ``budget`` itself, ``budget_evals`` full evaluations, or the default.
+
+    ValueError for both given, a value that is not a finite positive number, or a budget below one full
+    evaluation (no run could finish one: every result would be NaN).
+    """
+    if budget is not None and budget_evals is not None:
+        raise ValueError("give the budget once: in seconds (--budget) or in full evaluations (--budget-evals)")
+    for name, value in (("budget", budget), ("budget_evals", budget_evals)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name}={value} must be a finite positive number")
+    unit = full_evaluation_cost(table)
+    if budget_evals is not None:
+        budget = budget_evals * unit
+    seconds = default_budget(table) if budget is None else float(budget)
+    if seconds < unit:
+        raise ValueError(f"budget={seconds:g} simulated seconds is below one full evaluation of {table.metadata.name} "
+                         f"(median {unit:.6g} s), so no run could finish one: give at least that, "
+                         "or --budget-evals N")
+    return seconds
+
+
+def single_fidelity_warning(table: TabularBenchmark, methods: Sequence[str]) -> str | None:
+    """A warning when multi-fidelity methods run on a table that records one fidelity only, else None."""
+    from search.registry import needs_several_fidelities
+
+    affected = [m for m in methods if needs_several_fidelities(m)]
+    if table.epochs.size > 1 or not affected:
+        return None
+    return (f"{table.metadata.name} records one fidelity only (epoch {int(table.epochs[0])}), so "
+            f"{', '.join(affected)} can only run full evaluations: their early stopping does nothing "
+            "(successive halving, Hyperband and ASHA reduce to random search)")
 
 
 @dataclass(frozen=True)
@@ -63,8 +116,8 @@ def _table(name: str) -> TabularBenchmark:
 
 
 def known_methods() -> list[str]:
-    from search.registry import SEARCHERS
-    return sorted(SEARCHERS)
+    from search.registry import searcher_names
+    return searcher_names()
 
 
 def run_one(spec: RunSpec) -> dict:
@@ -106,13 +159,95 @@ def _parse_methods(methods: Iterable[str]) -> list[str]:
     return names
 
 
+class ComparisonInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`compare`: ``kept`` of ``total`` runs are finished (and saved, with ``out``)."""
+
+    def __init__(self, kept: int, total: int):
+        super().__init__(f"interrupted: {kept} of {total} runs kept")
+        self.kept, self.total = kept, total
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (its ``.lock`` file) for the block; ValueError if another holds it.
+
+    ``flock`` locks are released by the system when the holder exits, however it exits.
+    """
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{folder} is in use by another pmfnas compare (it holds {path}); wait for it to end, "
+                             "or choose another --out") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def comparison_settings(benchmark: str, table: TabularBenchmark, methods: Sequence[str], budget: float,
+                        budget_evals: float | None, workers: int, seeds: Sequence[int]) -> dict:
+    """What ``settings.json`` records: everything that decides the runs of a comparison."""
+    return {"benchmark": str(benchmark), "benchmark_sha256": table.content_hash(), "methods": list(methods),
+            "budget": budget, "budget_evals": budget_evals, "workers": workers, "seeds": list(seeds),
+            "pmfnas_version": package_version()}
+
+
+# How the budget was written (seconds or full evaluations) does not change the runs; the rest does.
+_INFORMATIONAL_SETTINGS = ("budget_evals",)
+
+
+def settings_differences(saved: dict, wanted: dict) -> list[str]:
+    """``key: saved vs wanted`` for every setting that differs."""
+    keys = [k for k in dict.fromkeys([*saved, *wanted]) if k not in _INFORMATIONAL_SETTINGS]
+    return [f"{k}: {saved.get(k)!r} in the folder, {wanted.get(k)!r} now" for k in keys if saved.get(k) != wanted.get(k)]
+
+
+def _prepare_folder(out: Path, settings: dict, resume: bool) -> None:
+    """Check ``out`` against ``settings`` (resume) or claim it (a new comparison); write settings.json."""
+    run_dir = out / "runs"
+    has_runs = run_dir.exists() and any(run_dir.iterdir())
+    settings_path = out / SETTINGS_FILE
+    if has_runs and not resume:
+        raise ValueError(f"{out} already holds runs; pass --resume to finish them or choose another --out")
+    if has_runs:
+        if not settings_path.exists():
+            raise ValueError(f"{out} holds runs but no {SETTINGS_FILE} (made by an older pmfnas), so what made them "
+                             "cannot be checked: choose another --out")
+        try:
+            saved = json.loads(settings_path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{settings_path} cannot be read ({error}); choose another --out") from None
+        differences = settings_differences(saved, settings)
+        if differences:
+            raise ValueError(f"--resume: {out} was made with other settings ({'; '.join(differences)}); "
+                             "resume with the same arguments, or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(settings_path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+def _run_numbered(numbered: tuple[int, RunSpec]) -> tuple[int, dict]:
+    index, spec = numbered
+    return index, run_one(spec)
+
+
+def _pool_context():
+    # Chosen explicitly (Python 3.14 changes Linux's default to forkserver, which would make the workers
+    # children of the fork server, not of this process): fork where it is safe, spawn elsewhere.
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
 def compare(benchmark: str, methods: Sequence[str], budget: float | None = None, seeds: int | Sequence[int] = 20,
             workers: int = 1, out: str | os.PathLike | None = None, resume: bool = False,
-            processes: int | None = None, progress: bool = False) -> pd.DataFrame:
+            processes: int | None = None, progress: bool = False, budget_evals: float | None = None) -> pd.DataFrame:
     """Run every method for every seed on ``benchmark`` and return the runs.csv table.
 
-    ``budget`` is in simulated seconds (default: :func:`default_budget`). With ``out``, writes
-    runs.csv, anytime.csv, summary.md, anytime.png and timing.csv there.
+    ``budget`` is in simulated seconds, or ``budget_evals`` in full evaluations (N × the median cost of one
+    full evaluation); default :func:`default_budget`. With ``out``, writes settings.json, runs.csv,
+    anytime.csv, summary.md, anytime.png and timing.csv there; ``resume=True`` keeps the runs already in
+    ``out`` if it was made with the same settings. Warns (``UserWarning``) when multi-fidelity methods run on
+    a one-fidelity table. Ctrl-C raises :class:`ComparisonInterrupted` (finished runs stay in ``out``).
     """
     names = _parse_methods(methods)
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
@@ -120,34 +255,45 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
         raise ValueError(f"seeds={seeds!r} must be a positive count or a list of non-negative ints")
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
-    table = _table(benchmark)
-    budget = default_budget(table) if budget is None else float(budget)
-    if not budget > 0:
-        raise ValueError(f"budget={budget} must be a positive number of simulated seconds")
-
-    run_dir = None
-    results: dict[tuple[str, int], dict] = {}
-    specs = [RunSpec(benchmark, m, s, budget, workers) for m in names for s in seed_list]
+    if processes is not None and processes < 1:
+        raise ValueError(f"processes={processes} must be at least 1")
     if out is not None:
-        out = Path(out)
+        out = check_output_dir(out)
+    table = _table(benchmark)
+    budget = resolve_budget(table, budget, budget_evals)
+    warning = single_fidelity_warning(table, names)
+    if warning:
+        warnings.warn(warning, UserWarning, stacklevel=2)
+
+    specs = [RunSpec(benchmark, m, s, budget, workers) for m in names for s in seed_list]
+    if out is None:
+        return _run_all(specs, {}, None, processes, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        _prepare_folder(out, comparison_settings(benchmark, table, names, budget, budget_evals, workers, seed_list),
+                        resume)
         run_dir = out / "runs"
-        if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-            raise ValueError(f"{out} already holds runs; pass --resume to finish them or choose another --out")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        results = {}
         for spec in specs:
             done = run_dir / spec.filename
             if done.exists():
-                saved = json.loads(done.read_text())
-                if saved["row"]["budget"] != budget:
-                    raise ValueError(f"{done} was run with budget {saved['row']['budget']}, not {budget}; "
-                                     "use the same budget to resume")
-                results[(spec.method, spec.seed)] = saved
-    todo = [spec for spec in specs if (spec.method, spec.seed) not in results]
+                results[(spec.method, spec.seed)] = json.loads(done.read_text())
+        runs = _run_all(specs, results, run_dir, processes, progress)
+        write_outputs(out, specs, results, runs, table)
+        if warning:
+            _warn_in_summary(out / "summary.md", warning)
+    return runs
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run", file=None)
+
+def _warn_in_summary(path: Path, warning: str) -> None:
+    title, _, rest = path.read_text().partition("\n")
+    atomic_write(path, f"{title}\n\n> **Warning:** {warning}.\n{rest}")
+
+
+def _run_all(specs: Sequence[RunSpec], results: dict, run_dir: Path | None, processes: int | None,
+             progress: bool) -> pd.DataFrame:
+    """Run the specs missing from ``results`` (saving each to ``run_dir``); the runs.csv table of all."""
+    todo = [spec for spec in specs if (spec.method, spec.seed) not in results]
 
     def keep(spec: RunSpec, outcome: dict) -> None:
         results[(spec.method, spec.seed)] = outcome
@@ -157,21 +303,29 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
             bar.update(1)
 
     processes = processes if processes is not None else min(os.cpu_count() or 1, 2)
-    if processes <= 1 or len(todo) <= 1:
-        for spec in todo:
-            keep(spec, run_one(spec))
-    else:
-        with ProcessPoolExecutor(max_workers=processes) as executor:
-            futures = {executor.submit(run_one, spec): spec for spec in todo}
-            for future in as_completed(futures):
-                keep(futures[future], future.result())
-    if bar is not None:
-        bar.close()
-
-    runs = pd.DataFrame([results[(s.method, s.seed)]["row"] for s in specs], columns=RUN_COLUMNS)
-    if out is not None:
-        write_outputs(out, specs, results, runs, table)
-    return runs
+    bar = None
+    try:
+        if processes <= 1 or len(todo) <= 1:
+            if progress:
+                from tqdm import tqdm
+                bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run")
+            for spec in todo:
+                keep(spec, run_one(spec))
+        else:
+            # Workers die with this process (kill -9 included) and leave Ctrl-C to it; leaving the block
+            # terminates them, so an interruption does not wait for the runs in progress.
+            with _pool_context().Pool(processes, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+                if progress:  # after the fork: the bar's monitor thread stays in this process
+                    from tqdm import tqdm
+                    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run")
+                for index, outcome in pool.imap_unordered(_run_numbered, list(enumerate(todo))):
+                    keep(todo[index], outcome)
+    except KeyboardInterrupt:
+        raise ComparisonInterrupted(len(results), len(specs)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    return pd.DataFrame([results[(s.method, s.seed)]["row"] for s in specs], columns=RUN_COLUMNS)
 
 
 def anytime_frame(specs: Sequence[RunSpec], results: dict) -> pd.DataFrame:

@@ -1,7 +1,22 @@
-"""The searchers by name, for the command line and the harness."""
+"""The searchers by name, for the command line and the harness.
+
+Your own searcher (a :class:`search.base.Searcher` subclass whose ``__init__`` takes ``(problem, rng,
+**params)``) joins them in one of two ways:
+
+* ``register_searcher("my-method", MySearcher)`` in the code that runs the comparison, or
+* an entry point in the ``pmfnas.searchers`` group of your package, which pmfnas loads the first time
+  a name it does not know is asked for, so ``pmfnas compare --methods my-method`` works without
+  editing pmf-nas::
+
+      [project.entry-points."pmfnas.searchers"]
+      my-method = "my_package.module:MySearcher"
+
+See ``docs/extending.md``.
+"""
 from __future__ import annotations
 
 import inspect
+from importlib import metadata
 
 import numpy as np
 
@@ -13,8 +28,10 @@ from search.pmfnas import PMFNAS, PMFNASConfig
 from search.random_search import RandomSearch
 from search.successive_halving import SuccessiveHalving
 
-__all__ = ["SEARCHERS", "make_searcher"]
+__all__ = ["ENTRY_POINT_GROUP", "SEARCHERS", "make_searcher", "needs_several_fidelities", "register_searcher",
+           "searcher_names"]
 
+ENTRY_POINT_GROUP = "pmfnas.searchers"
 
 
 def _pmfnas_ablation(name: str, doc: str, **switches) -> type[PMFNAS]:
@@ -41,12 +58,70 @@ SEARCHERS: dict[str, type[Searcher]] = {
 }
 
 
+# Methods whose point is to stop runs early: on a table with one fidelity they cannot (a comparison warns).
+_MULTI_FIDELITY = {"sh", "hyperband", "asha", "pmfnas", "pmfnas-no-predictor", "pmfnas-no-allocator",
+                   "pmfnas-no-stage2"}
+_entry_points_loaded = False
+
+
+def register_searcher(name: str, cls: type[Searcher], *, multi_fidelity: bool = False, replace: bool = False) -> None:
+    """Make ``cls`` available as method ``name`` (in ``make_searcher``, ``pmfnas compare`` and ``pmfnas search``).
+
+    ``cls`` is a :class:`~search.base.Searcher` subclass built as ``cls(problem, rng, **params)``.
+    ``multi_fidelity``: the method relies on stopping runs early (a comparison on a one-fidelity table
+    then warns). ValueError for a name already taken (unless ``replace``) or a ``cls`` that is not a
+    Searcher subclass.
+    """
+    if not isinstance(name, str) or not name or "," in name or name != name.strip():
+        raise ValueError(f"searcher name {name!r} must be a non-empty string without commas or outer spaces")
+    if not (inspect.isclass(cls) and issubclass(cls, Searcher)):
+        raise ValueError(f"searcher {name!r}: {cls!r} is not a subclass of search.base.Searcher")
+    if name in SEARCHERS and not replace and SEARCHERS[name] is not cls:
+        raise ValueError(f"searcher name {name!r} is taken by {SEARCHERS[name].__name__}; pass replace=True "
+                         "to replace it")
+    SEARCHERS[name] = cls
+    if multi_fidelity:
+        _MULTI_FIDELITY.add(name)
+    else:
+        _MULTI_FIDELITY.discard(name)
+
+
+def _load_entry_points() -> None:
+    """Register the searchers other packages declare in the ``pmfnas.searchers`` group (once, on demand)."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in SEARCHERS:
+            continue  # a built-in or an explicit register_searcher wins
+        try:
+            cls = entry.load()
+        except Exception as error:  # a broken plug-in must not hide the others
+            raise ValueError(f"the searcher {entry.name!r} declared by entry point {entry.value!r} cannot be loaded: "
+                             f"{type(error).__name__}: {error}") from None
+        register_searcher(entry.name, cls, multi_fidelity=bool(getattr(cls, "multi_fidelity", False)))
+
+
+def searcher_names() -> list[str]:
+    """Every method name: the built-ins, registered ones and those of installed entry points."""
+    _load_entry_points()
+    return sorted(SEARCHERS)
+
+
+def needs_several_fidelities(name: str) -> bool:
+    """Whether method ``name`` relies on stopping runs early (several fidelities)."""
+    return name in _MULTI_FIDELITY
+
+
 def make_searcher(name: str, problem: Problem, rng: np.random.Generator, **params) -> Searcher:
     """Build the searcher registered as ``name`` with keyword ``params``.
 
     ValueError naming an unknown searcher (and listing the known ones) or an unknown parameter (and
     listing the accepted ones); each searcher validates its parameter values itself.
     """
+    if isinstance(name, str) and name not in SEARCHERS:
+        _load_entry_points()
     try:
         cls = SEARCHERS[name]
     except (KeyError, TypeError):

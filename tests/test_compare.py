@@ -1,8 +1,13 @@
+import json
+import re
+import time
+import warnings
+
 import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.comparison import compare
+from harness.comparison import _TABLES, compare
 from tests.conftest import synthetic_table
 
 
@@ -32,17 +37,113 @@ def test_compare_writes_every_output_and_is_byte_identical(tmp_path, table_path)
 
 def test_resume_finishes_only_missing_runs(tmp_path, table_path):
     out = tmp_path / "out"
-    compare(table_path, ["random"], budget=2000, seeds=2, out=out, processes=1)
-    full = compare(table_path, ["random"], budget=2000, seeds=4, out=tmp_path / "fresh", processes=1)
-    first_files = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    full = compare(table_path, ["random"], budget=2000, seeds=4, out=out, processes=1)
+    # An interruption leaves some runs finished: remove two to stand for the ones that never finished.
+    for name in ("random__seed0001.json", "random__seed0003.json"):
+        (out / "runs" / name).unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     resumed = compare(table_path, ["random"], budget=2000, seeds=4, out=out, resume=True, processes=1)
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir() if p.name in first_files} == first_files
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir() if p.name in kept} == kept
     assert len(list((out / "runs").iterdir())) == 4
     pd.testing.assert_frame_equal(resumed, full)
     with pytest.raises(ValueError, match="already holds runs; pass --resume"):
         compare(table_path, ["random"], budget=2000, seeds=4, out=out, processes=1)
-    with pytest.raises(ValueError, match="was run with budget 2000.0, not 999.0"):
-        compare(table_path, ["random"], budget=999, seeds=4, out=out, resume=True, processes=1)
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"budget": 999}, "budget: 2000.0 in the folder, 999.0 now"),
+    ({"seeds": 5}, "seeds: [0, 1, 2, 3] in the folder, [0, 1, 2, 3, 4] now"),
+    ({"workers": 4}, "workers: 1 in the folder, 4 now"),
+    ({"methods": ["random", "asha"]}, "methods: ['random'] in the folder, ['random', 'asha'] now"),
+    ({"benchmark": "other"}, "benchmark_sha256: "),
+])
+def test_resume_refuses_any_other_setting_and_names_it(tmp_path, table_path, change, named):
+    out = tmp_path / "out"
+    compare(table_path, ["random"], budget=2000, seeds=4, out=out, processes=1)
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["benchmark"] == table_path and settings["budget"] == 2000 and settings["workers"] == 1
+    assert settings["methods"] == ["random"] and settings["seeds"] == [0, 1, 2, 3]
+    assert len(settings["benchmark_sha256"]) == 64 and settings["pmfnas_version"]
+    arguments = {"benchmark": table_path, "methods": ["random"], "budget": 2000, "seeds": 4, "workers": 1}
+    if change.get("benchmark") == "other":  # the same path, another content
+        synthetic_table(n_archs=80, n_epochs=27, seed=1).save(table_path)
+        _TABLES.clear()
+        change = {}
+    arguments.update(change)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match=re.escape(named)):
+        compare(**arguments, out=out, resume=True, processes=1)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_resume_of_a_folder_without_settings_is_refused(tmp_path, table_path):
+    out = tmp_path / "old"
+    compare(table_path, ["random"], budget=2000, seeds=2, out=out, processes=1)
+    (out / "settings.json").unlink()
+    with pytest.raises(ValueError, match="no settings.json"):
+        compare(table_path, ["random"], budget=2000, seeds=2, out=out, resume=True, processes=1)
+
+
+def test_budget_in_full_evaluations(tmp_path, table_path):
+    from benchmarks.tabular import TabularBenchmark
+    from harness.comparison import full_evaluation_cost
+
+    unit = full_evaluation_cost(TabularBenchmark.load(table_path))
+    runs = compare(table_path, ["random"], budget_evals=7, seeds=2, out=tmp_path / "o", processes=1)
+    assert runs["budget"].tolist() == [pytest.approx(7 * unit)] * 2
+    settings = json.loads((tmp_path / "o" / "settings.json").read_text())
+    assert settings["budget_evals"] == 7 and settings["budget"] == pytest.approx(7 * unit)
+    same = compare(table_path, ["random"], budget=7 * unit, seeds=2, processes=1)
+    pd.testing.assert_frame_equal(same, runs)
+    with pytest.raises(ValueError, match="give the budget once"):
+        compare(table_path, ["random"], budget=100, budget_evals=2, seeds=1)
+
+
+@pytest.mark.parametrize("budget, message", [
+    (1.0, "below one full evaluation"), (float("inf"), "finite positive"), (float("nan"), "finite positive"),
+    (0.0, "finite positive"),
+])
+def test_nonsense_budgets_are_refused(tmp_path, table_path, budget, message):
+    with pytest.raises(ValueError, match=message):
+        compare(table_path, ["random"], budget=budget, seeds=1, out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_one_fidelity_table_warns_for_multi_fidelity_methods(tmp_path):
+    path = tmp_path / "finals.npz"
+    synthetic_table(n_archs=60, n_epochs=1).save(path)
+    with pytest.warns(UserWarning, match=r"one fidelity only \(epoch 1\), so sh, asha can only run full evaluations"):
+        runs = compare(str(path), ["random", "sh", "asha"], budget_evals=5, seeds=3, out=tmp_path / "o", processes=1)
+    # The warning is about this: on one fidelity they behave as random search does.
+    assert runs.groupby("method")["regret"].apply(tuple).nunique() == 1
+    summary = (tmp_path / "o" / "summary.md").read_text()
+    assert "**Warning:**" in summary and "one fidelity only" in summary
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compare(str(path), ["random", "rea"], budget_evals=5, seeds=1)  # single-fidelity methods: no warning
+
+
+def test_a_second_compare_on_a_folder_in_use_fails_at_once(tmp_path, table_path):
+    from harness.comparison import folder_lock
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with folder_lock(out):  # as a running compare holds it (flock: another open file description)
+        started = time.monotonic()
+        with pytest.raises(ValueError, match="in use by another pmfnas compare"):
+            compare(table_path, ["random"], budget=2000, seeds=2, out=out, processes=1)
+        assert time.monotonic() - started < 30
+    assert not (out / "runs").exists()
+    compare(table_path, ["random"], budget=2000, seeds=2, out=out, processes=1)  # released: it works
+
+
+def test_outputs_are_readable_by_everyone(tmp_path, table_path):
+    out = tmp_path / "modes"
+    compare(table_path, ["random"], budget=2000, seeds=2, out=out, processes=2)
+    files = [p for p in out.rglob("*") if p.is_file() and p.name != ".lock"]
+    assert {"settings.json", "runs.csv", "anytime.csv", "summary.md", "anytime.png", "timing.csv"} <= {
+        p.name for p in files}
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o644)}
 
 
 def test_cli_compare_and_bad_arguments(tmp_path, table_path, capsys):
@@ -55,7 +156,7 @@ def test_cli_compare_and_bad_arguments(tmp_path, table_path, capsys):
     assert "unknown method(s) ['bohb']" in capsys.readouterr().err
     assert not bad.exists()
     assert main(["compare", "--benchmark", table_path, "--budget", "-5", "--out", str(bad), "--quiet"]) == 2
-    assert "budget=-5.0 must be a positive" in capsys.readouterr().err
+    assert "argument --budget: must be a finite number above 0, got -5" in capsys.readouterr().err
     assert not bad.exists()
 
 

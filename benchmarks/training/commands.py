@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from benchmarks.tabular import TabularBenchmark
-from benchmarks.training.trainer import SPACES, TrainConfig, TrainerOracle
+# The options parse without torch (the CLI then says that real training needs the train extra);
+# the trainer, which imports torch, is imported only to train.
+from benchmarks.training.config import SPACES, TrainConfig
+
+if TYPE_CHECKING:
+    from benchmarks.tabular import TabularBenchmark
+    from benchmarks.training.trainer import TrainerOracle
 
 __all__ = ["add_trainer_arguments", "trainer_from_args", "record"]
 
@@ -55,6 +60,8 @@ def add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str = "
 
 def trainer_from_args(args: argparse.Namespace) -> TrainerOracle:
     import torch
+
+    from benchmarks.training.trainer import TrainerOracle
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     fidelities = None if not args.fidelities else [int(x) for x in str(args.fidelities).split(",") if x.strip()]

@@ -23,12 +23,18 @@ What it measures (a few minutes on one GPU; seconds on a CPU with ``--quick``):
    context. Reports the aggregate arch-epochs per second (sum over processes of 1 / steady-state
    seconds per epoch, and K * epochs / wall time from a common start barrier).
 
+   The gain over one trial (aggregate / single) is checked for plausibility: K trials sharing one device
+   cannot run more than K times as fast as one trial alone (tolerance PLAUSIBLE_EXCESS for noise), and on
+   the CPU not more than the number of cores; a gain beyond that means a disturbed measurement (e.g. the
+   single trial ran under load) and is flagged in the report rather than taken as a result.
+
 Writes ``DIR/device_check.json`` and ``DIR/device_check.md``; exit status 0 when checks 1 and 2 pass.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -41,11 +47,13 @@ import torch
 
 from benchmarks.training.data import synthetic_splits
 from benchmarks.training.nb201_model import build_network, count_parameters
+from benchmarks.files import atomic_write
 from benchmarks.training.trainer import TrainerOracle
 
 BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 RESUME_RTOL, RESUME_ATOL = 1e-4, 1e-5
 CONTEXT_BYTES = 1 << 30
+PLAUSIBLE_EXCESS = 1.25  # measured gains up to 25 % above the ideal K× pass as noise
 
 
 def _sizes(quick: bool) -> dict:
@@ -192,6 +200,27 @@ def check_concurrent(device_name: str, sz: dict, k: int, timeout: float) -> dict
     return out
 
 
+def concurrency_gain(single: dict, concurrent: dict, device_type: str, cpu_count: int | None = None) -> dict:
+    """The aggregate throughput of K concurrent trials over one trial's, and why it is implausible (or None).
+
+    K trials sharing a device cannot together exceed K times one trial alone, nor, on the CPU, the number of
+    cores times one trial (each trial then gets at most one core's worth more); beyond PLAUSIBLE_EXCESS of that
+    bound the measurement was disturbed.
+    """
+    gain = concurrent["aggregate_arch_epochs_per_second"] / single["arch_epochs_per_second"]
+    k = concurrent["completed"]
+    bound, why = float(k), f"{k} concurrent trials"
+    if device_type == "cpu":
+        cores = cpu_count or os.cpu_count() or 1
+        if cores < bound:
+            bound, why = float(cores), f"{cores} CPU cores"
+    implausible = None
+    if gain > PLAUSIBLE_EXCESS * bound:
+        implausible = (f"a {gain:.1f}x gain from {why} is implausible (at most {bound:g}x): the single-trial "
+                       "measurement was probably disturbed (other load, warm-up); rerun the check on an idle device")
+    return {"gain_over_single": gain, "bound": bound, "implausible": implausible}
+
+
 def choose_k(device: torch.device, single: dict, cap: int) -> tuple[int, dict]:
     if device.type != "cuda":
         return max(1, min(cap, 2)), {"rule": "cpu: min(cap, 2)"}
@@ -228,6 +257,9 @@ def markdown(report: dict) -> str:
         lines.append(f"- {c['k']} concurrent trials (processes): {c['aggregate_arch_epochs_per_second']:.3f} arch-epochs/s "
                      f"aggregate (steady), {c['wall_arch_epochs_per_second']:.3f} by wall time; "
                      f"{c['mean_steady_seconds_per_epoch']:.3f} s/epoch per trial; K rule: {report.get('k_choice', {}).get('rule')}")
+        if c.get("gain_over_single") is not None:
+            lines.append(f"- gain over one trial: {c['gain_over_single']:.2f}x"
+                         + (f" — **IMPLAUSIBLE**: {c['implausible']}" if c.get("implausible") else ""))
     elif c:
         lines.append(f"- concurrent trials: none completed; errors: {c.get('errors')}")
     if report.get("errors"):
@@ -236,7 +268,8 @@ def markdown(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.device_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.device_check", description=__doc__.split("\n")[0],
+                                     allow_abbrev=False)
     parser.add_argument("--out", required=True, help="directory for device_check.json and device_check.md")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CPU smoke test)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
@@ -260,7 +293,7 @@ def main(argv=None) -> int:
             report[name] = fn()
         except Exception as error:
             report["errors"][name] = f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
-        (out / "device_check.json").write_text(json.dumps(report, indent=2, default=str))
+        atomic_write(out / "device_check.json", json.dumps(report, indent=2, default=str))
 
     step("forward_backward", lambda: check_forward_backward(device, sz))
     step("resume", lambda: check_resume(device, sz, fast=False))
@@ -271,11 +304,16 @@ def main(argv=None) -> int:
         k, rule = choose_k(device, report["single"], args.max_concurrent)
         report["k_choice"] = rule
         step("concurrent", lambda: check_concurrent(str(device), sz, k, args.timeout))
+        concurrent = report.get("concurrent", {})
+        if "aggregate_arch_epochs_per_second" in concurrent:
+            concurrent.update(concurrency_gain(report["single"], concurrent, device.type))
+            if concurrent["implausible"]:
+                print(f"warning: {concurrent['implausible']}", file=sys.stderr)
     report["total_seconds"] = time.perf_counter() - started
     ok = bool(report.get("forward_backward", {}).get("ok")) and bool(report.get("resume", {}).get("ok"))
     report["ok"] = ok
-    (out / "device_check.json").write_text(json.dumps(report, indent=2, default=str))
-    (out / "device_check.md").write_text(markdown(report))
+    atomic_write(out / "device_check.json", json.dumps(report, indent=2, default=str))
+    atomic_write(out / "device_check.md", markdown(report))
     print(markdown(report))
     return 0 if ok else 1
 

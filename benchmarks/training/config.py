@@ -1,0 +1,77 @@
+"""``TrainConfig``: everything that determines a real training run, without importing torch.
+
+It lives apart from :mod:`benchmarks.training.trainer` so that the command line can parse the trainer's
+options (and say clearly that torch is missing) on an installation without the ``train`` extra.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+__all__ = ["SPACES", "TrainConfig"]
+
+SPACES = ("nb201", "nb101")
+_NB201_ONLY = ("C", "N")
+_NB101_ONLY = ("nb101_stem_channels", "nb101_stacks", "nb101_modules")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (and hence its curve).
+
+    ``space`` is ``"nb201"`` (networks sized by ``C`` and ``N``) or ``"nb101"`` (sized by
+    ``nb101_stem_channels``, ``nb101_stacks`` and ``nb101_modules`` cells per stack).
+    ``train_size``/``valid_size``/``test_size`` keep the first n images of each split (None: all).
+    ``bf16`` applies bf16 autocast on CUDA devices that support it (ignored on the CPU).
+    ``test_every_epoch=False`` evaluates the test split only at the last epoch of each ``evaluate``
+    call (the fidelities the search stopped at) instead of after every epoch.
+    """
+
+    dataset: str = "fashion-mnist"
+    data_root: str | None = None
+    space: str = "nb201"
+    C: int = 16
+    N: int = 5
+    nb101_stem_channels: int = 128
+    nb101_stacks: int = 3
+    nb101_modules: int = 3
+    max_epochs: int = 200
+    batch_size: int = 256
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    seed: int = 0
+    split_seed: int = 0
+    train_size: int | None = None
+    valid_size: int | None = None
+    test_size: int | None = None
+    device: str = "cpu"
+    bf16: bool = True
+    channels_last: bool = False
+    deterministic: bool = False
+    test_every_epoch: bool = True
+    eval_batch_size: int = 1024
+
+    def __post_init__(self):
+        if self.space not in SPACES:
+            raise ValueError(f"space={self.space!r} must be one of {', '.join(SPACES)}")
+        for name in ("C", "N", "max_epochs", "batch_size", "eval_batch_size") + _NB101_ONLY:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "N" else 1):
+                raise ValueError(f"{name}={value!r} must be a positive int")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr!r} must be positive")
+
+    def fingerprint(self) -> str:
+        """A short hash of the settings that change what a run computes (not where checkpoints go).
+
+        The other space's size options are left out, and for NB201 ``space`` too, so NB201 settings
+        hash as they did before NB101 existed (their checkpoints are still found).
+        """
+        ignored = {"data_root", "test_every_epoch", "eval_batch_size"}
+        ignored |= {"space", *_NB101_ONLY} if self.space == "nb201" else set(_NB201_ONLY)
+        relevant = {k: v for k, v in dataclasses.asdict(self).items() if k not in ignored}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
