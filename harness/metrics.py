@@ -48,19 +48,3 @@ def regrets_at_fraction(runs: pd.DataFrame, anytime: pd.DataFrame, fraction: flo
         values[(method, seed)] = float(regret_at(steps, [fraction * budget])[0])
     frame = pd.Series(values).unstack(0) if values else pd.DataFrame()
     return frame.reindex(columns=list(dict.fromkeys(runs["method"])))
-
-
-def wilcoxon_table(regrets: pd.DataFrame) -> pd.DataFrame:
-    """Paired Wilcoxon signed-rank tests between every two methods (columns) over seeds (rows)."""
-    rows = []
-    for a, b in combinations(regrets.columns, 2):
-        pair = regrets[[a, b]].dropna()
-        difference = (pair[a] - pair[b]).to_numpy()
-        if len(pair) == 0 or np.all(difference == 0):
-            statistic, p_value = float("nan"), 1.0
-        else:
-            result = stats.wilcoxon(pair[a], pair[b])
-            statistic, p_value = float(result.statistic), float(result.pvalue)
-        rows.append({"method_a": a, "method_b": b, "n": len(pair), "median_a": float(pair[a].median()),
-                     "median_b": float(pair[b].median()), "statistic": statistic, "p_value": p_value})
-    return pd.DataFrame(rows)
