@@ -1,12 +1,10 @@
 """Ground truth, regret and the statistics of a comparison. Only the harness reads test values."""
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from benchmarks.tabular import TabularBenchmark
 
