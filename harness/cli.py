@@ -86,11 +86,15 @@ def _cmd_benchmark_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark_list(args: argparse.Namespace) -> int:
-    from benchmarks.registry import describe_benchmarks
+    from benchmarks.registry import benchmark_names, describe_benchmarks
 
     header = ("name", "architectures × fidelities", "metric", "direction", "ships", "licence")
+    described = describe_benchmarks()
     rows = [(d.name, f"{d.architectures:,} × {d.fidelities}", d.metric, d.direction, d.ships, d.licence)
-            for d in describe_benchmarks()]
+            for d in described]
+    # Benchmarks registered by the user or an installed package: listed without loading them.
+    known = {d.name for d in described}
+    rows += [(name, "?", "?", "?", "registered", "see its package") for name in benchmark_names() if name not in known]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
