@@ -715,7 +715,7 @@ def throughput_command(args: argparse.Namespace) -> int:
 
 def _main(argv: Sequence[str] | None = None) -> int:  # python -m benchmarks.training.build [throughput] ...
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.training.build")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.training.build", allow_abbrev=False)
     if argv[:1] == ["throughput"]:
         add_throughput_arguments(parser)
         return throughput_command(parser.parse_args(argv[1:]))
