@@ -147,8 +147,6 @@ def _cmd_predictor_eval(args: argparse.Namespace) -> int:
         fractions = [float(f) for f in args.fraction.split(",")]
     except ValueError:
         raise UsageError(f"--fraction {args.fraction!r} must be comma-separated numbers, e.g. 0.05,0.1,0.25,0.5") from None
-    if args.max_test is not None and args.max_test < 1:
-        raise UsageError(f"--max-test {args.max_test} must be a positive number of test architectures")
     check_output_dir(args.out)
     results = evaluate_predictors(args.benchmark, fractions, args.train_archs, args.seeds, max_test=args.max_test,
                                   progress=not args.quiet)

@@ -139,12 +139,13 @@ def test_a_real_search_stops_running_jobs_at_the_deadline():
     started = time.monotonic()
     try:
         result = Runner(searcher, pool, budget=1.0).run()
+        took = time.monotonic() - started
     finally:
         pool.shutdown()
-    took = time.monotonic() - started
     assert result.stopped_because == "budget"
     assert took < 1.0 + 2 * oracle.epoch_seconds + 0.3  # within about one epoch of the deadline
-    assert result.time_used >= 1.0 and result.time_used <= took + 1e-6  # never less time than it took
+    # Never less time than it took (the pool's clock started before the run), never a slice reported as the budget.
+    assert took <= result.time_used < 1.0 + 2 * oracle.epoch_seconds + 0.3
     assert not result.trace["counted"].any() and len(result.trace) == 2
     assert oracle.epochs_run <= 2 * (10 + 1)
 

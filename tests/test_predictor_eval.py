@@ -50,5 +50,5 @@ def test_cli_max_test_and_summary_md(tmp_path, capsys, table):
     forest = results[(results["predictor"] == "forest") & (results["fraction"] == 0.2)]["spearman"]
     assert f"{forest.mean():.3f} ± {forest.std():.3f}" in table_rows[0]
     assert main(["predictor-eval", "--benchmark", str(path), "--max-test", "0", "--out", str(tmp_path / "x")]) == 2
-    assert "--max-test 0 must be a positive number" in capsys.readouterr().err
+    assert "--max-test: must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

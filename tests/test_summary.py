@@ -51,7 +51,8 @@ def test_report_of_two_compare_folders(tmp_path, capsys):
     small, large = tmp_path / "small", tmp_path / "large"
     compare(str(path), ["random", "hyperband"], budget=1500, seeds=3, out=small, processes=1)
     compare(str(path), ["random", "hyperband"], budget=3000, seeds=3, out=large, processes=1)
-    # The settings file another change adds to compare folders: used when present.
+    (small / "settings.json").unlink()  # a folder written before compare recorded its settings: read summary.md
+    # The settings file of a compare folder: used when present.
     (large / "settings.json").write_text(json.dumps({"benchmark": "synthetic-large", "budget": 3000, "workers": 2,
                                                      "methods": ["random", "hyperband"], "seeds": [0, 1, 2]}))
     out = tmp_path / "results" / "SUMMARY.md"
