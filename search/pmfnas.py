@@ -7,8 +7,8 @@ fall far below it. Each decision is one of the method's three stages:
 
 1. **Global exploration** — a new architecture at the lowest rung, the farthest (in encoding space)
    from every architecture proposed so far among ``candidate_pool`` unseen random draws.
-2. **Regional search** — a new architecture at the lowest rung that is a mutant (``space.mutate``)
-   of one of the best candidates that earned at least one promotion; and promotions between the
+2. **Regional search** — a new architecture at the lowest rung that is a mutant (an unseen one-step
+   neighbour, ``space.neighbours``) of one of the best candidates that earned at least one promotion; and promotions between the
    lower rungs, which resume a candidate and pay only the extra epochs.
 3. **Fine optimisation** — promotions into max epochs. The search's answer is the best max-epoch
    validation metric observed (the runner's incumbent rule).
@@ -140,8 +140,8 @@ class PMFNAS(Searcher):
         self._members: list[list[str]] = [[] for _ in self.rungs]  # who reported at each rung, in report order
         self._complete: list[str] = []
         self._fitted_version = -1
-        self._rung_scores: dict[tuple[int, str], float] = {}  # cache of the ranking score, per fitted version
-        self._rankings: dict[int, tuple[int, list[tuple[float, int, str]], int]] = {}
+        self._encodings: np.ndarray | None = None  # row i: the encoding of the i-th proposal
+        self._rankings: dict[int, list] = {}
         self.rank_quality = 0.0
         self.predictor_trusted = False
         self._new_total = 0
@@ -201,45 +201,54 @@ class PMFNAS(Searcher):
         if quota == 0:
             return None
         ranked = self._ranking(rung)
-        for _, _, arch in ranked[:quota]:
+        state = self._rankings[rung]
+        start = state[3]
+        # Entries before ``start`` are closed for good (failed, or already promoted past this rung).
+        while start < len(ranked) and self._closed(rung, ranked[start][2]):
+            start += 1
+        state[3] = start
+        for _, _, arch in ranked[start:quota]:
             candidate = self.candidates[arch]
-            if not (candidate.failed or candidate.running or candidate.rung > rung):
+            if not (self._closed(rung, arch) or candidate.running):
                 return candidate
         return None
+
+    def _closed(self, rung: int, arch: str) -> bool:
+        candidate = self.candidates[arch]
+        return candidate.failed or candidate.rung > rung
 
     def _ranking(self, rung: int) -> list[tuple[float, int, str]]:
         """Members of ``rung`` as (-score, proposal number, arch), best first; kept sorted between refits."""
         members = self._members[rung]
-        cached = self._rankings.get(rung)
-        if cached is None or cached[0] != self._fitted_version:
-            cached = (self._fitted_version, [], 0)
-        _, ranked, counted = cached
-        for arch in members[counted:]:
-            bisect.insort(ranked, (-self._rank_score(rung, arch), self.candidates[arch].order, arch))
-        self._rankings[rung] = (self._fitted_version, ranked, len(members))
+        state = self._rankings.get(rung)
+        if state is None or state[0] != self._fitted_version:
+            # [fitted version, ranked entries, members ranked so far, first entry that may still be open]
+            state = self._rankings[rung] = [self._fitted_version, [], 0, 0]
+        ranked = state[1]
+        new = members[state[2]:]
+        for arch, score in zip(new, self._rank_scores(rung, new)):
+            entry = (-score, self.candidates[arch].order, arch)
+            position = bisect.bisect(ranked, entry)
+            ranked.insert(position, entry)
+            state[3] = min(state[3], position)
+        state[2] = len(members)
         return ranked
 
-    def _rank_score(self, rung: int, arch: str) -> float:
-        candidate = self.candidates[arch]
-        if candidate.failed:
-            return -np.inf
+    def _rank_scores(self, rung: int, archs: list[str]) -> np.ndarray:
+        """The ranking scores at ``rung``: predicted finals (one predictor call) or the values at the rung."""
+        candidates = [self.candidates[a] for a in archs]
+        scores = np.full(len(archs), -np.inf)
+        healthy = [i for i, c in enumerate(candidates) if not c.failed]
+        if not healthy:
+            return scores
+        prefixes = [candidates[i].prefix(self.rungs[rung]) for i in healthy]
         if rung == len(self.rungs) - 1 or not (self.config.use_allocator and self.predictor_trusted):
-            _, values = candidate.prefix(self.rungs[rung])
-            return self.score(values[-1])
-        key = (rung, arch)
-        if key not in self._rung_scores:
-            self._predict_rung(rung)
-        return self._rung_scores[key]
-
-    def _predict_rung(self, rung: int) -> None:
-        """Predicted finals of the healthy members of ``rung`` not predicted yet, in one call."""
-        archs = [a for a in self._members[rung]
-                 if not self.candidates[a].failed and (rung, a) not in self._rung_scores]
-        curves = [PartialCurve(self.candidates[a].encoding, *self.candidates[a].prefix(self.rungs[rung]))
-                  for a in archs]
-        mean, _ = self.predictor.predict(curves)
-        for arch, score in zip(archs, self._to_score(mean)):
-            self._rung_scores[(rung, arch)] = float(score)
+            scores[healthy] = self._to_score(np.array([values[-1] for _, values in prefixes]))
+        else:
+            mean, _ = self.predictor.predict([PartialCurve(candidates[i].encoding, *prefix)
+                                              for i, prefix in zip(healthy, prefixes)])
+            scores[healthy] = self._to_score(mean)
+        return scores
 
     def _to_score(self, values: np.ndarray) -> np.ndarray:
         return values if self.problem.higher_is_better else -values
@@ -252,7 +261,6 @@ class PMFNAS(Searcher):
         if version == self._fitted_version or (self._fitted_version > 0 and version < 1.2 * self._fitted_version):
             return
         self._fitted_version = version
-        self._rung_scores.clear()
         if not self._complete:
             return
         complete = [self.candidates[a] for a in self._complete]
@@ -297,25 +305,42 @@ class PMFNAS(Searcher):
             return None
         self._new_total += 1
         self._new_regional += origin == "regional"
-        candidate = _Candidate(arch, len(self.candidates), origin, np.asarray(self.problem.space.encode(arch), dtype=float))
+        encoding = np.asarray(self.problem.space.encode(arch), dtype=float)
+        candidate = _Candidate(arch, len(self.candidates), origin, encoding)
+        self._remember_encoding(len(self.candidates), encoding)
         self.candidates[arch] = candidate
         return candidate
 
+    def _remember_encoding(self, row: int, encoding: np.ndarray) -> None:
+        # One growing matrix (doubled when full), so a space-filling pick does not restack every encoding.
+        if self._encodings is None:
+            self._encodings = np.zeros((64, encoding.size))
+        elif row >= self._encodings.shape[0]:
+            self._encodings = np.vstack([self._encodings, np.zeros_like(self._encodings)])
+        self._encodings[row] = encoding
+
     def _parents(self) -> list[_Candidate]:
         """The best candidates that earned a promotion: highest rung first, then ranking at that rung."""
-        promoted = [c for c in self.candidates.values() if c.rung >= 1 and not c.failed]
-        promoted.sort(key=lambda c: (-c.rung, -self._rank_score(c.rung, c.arch), c.order))
-        return promoted[: self.config.n_parents]
+        parents: list[_Candidate] = []
+        for rung in range(len(self.rungs) - 1, 0, -1):
+            for _, _, arch in self._ranking(rung):
+                candidate = self.candidates[arch]
+                if candidate.rung == rung and not candidate.failed:
+                    parents.append(candidate)
+                    if len(parents) == self.config.n_parents:
+                        return parents
+        return parents
 
     def _unseen_mutant(self) -> str | None:
         parents = self._parents()
         if not parents:
             return None
-        parent = parents[int(self.rng.integers(len(parents)))]
-        for _ in range(20):
-            child = self.problem.space.mutate(parent.arch, self.rng)
-            if child not in self.candidates:
-                return child
+        start = int(self.rng.integers(len(parents)))
+        for parent in parents[start:] + parents[:start]:
+            # The parent's unseen one-step neighbours: a mutant, without redrawing used-up neighbourhoods.
+            children = [a for a in self.problem.space.neighbours(parent.arch) if a not in self.candidates]
+            if children:
+                return children[int(self.rng.integers(len(children)))]
         return None
 
     def _space_filling_pick(self) -> str | None:
@@ -333,8 +358,8 @@ class PMFNAS(Searcher):
         pool = np.vstack([space.encode(a) for a in draws]).astype(float)
         if pool.shape[1] == 0:
             return draws[0]
-        chosen = np.vstack([c.encoding for c in self.candidates.values()])
-        scale = np.vstack([chosen, pool]).std(axis=0)
+        chosen = self._encodings[: len(self.candidates)]
+        scale = chosen.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
         difference = (pool[:, None, :] - chosen[None, :, :]) / scale
         nearest = np.sqrt((difference ** 2).sum(axis=2)).min(axis=1)
