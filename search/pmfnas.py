@@ -8,8 +8,8 @@ fall far below it. Each decision is one of the method's three stages:
 1. **Global exploration** — a new architecture at the lowest rung, the farthest (in encoding space)
    from every architecture proposed so far among ``candidate_pool`` unseen random draws.
 2. **Regional search** — a new architecture at the lowest rung that is a mutant (an unseen one-step
-   neighbour, ``space.neighbours``) of one of the best candidates that earned at least one promotion; and promotions between the
-   lower rungs, which resume a candidate and pay only the extra epochs.
+   neighbour, ``space.neighbours``) of one of the best candidates that earned at least one promotion;
+   and promotions between the lower rungs, which resume a candidate and pay only the extra epochs.
 3. **Fine optimisation** — promotions into max epochs. The search's answer is the best max-epoch
    validation metric observed (the runner's incumbent rule).
 
@@ -36,7 +36,8 @@ predictor that ranks well moves effort from blind exploration to the promising r
 Fidelities are fractions of max epochs (rounded up to a recorded fidelity), so one config serves 50-,
 100- and 200-epoch benchmarks. Ablations: ``use_predictor=False`` (the last observed value with a
 learnt interval replaces the forest), ``use_allocator=False`` (plain ASHA: ranking by the rung value,
-and the search ends when the space is used up), ``use_stage2=False`` (no mutants: every new architecture is a space-filling sample).
+and the search ends when the space is used up), ``use_stage2=False`` (no mutants: every new
+architecture is a space-filling sample).
 """
 from __future__ import annotations
 
@@ -133,7 +134,8 @@ class PMFNAS(Searcher):
         self.rungs = rung_epochs(problem, self.config.low_fidelity, self.config.eta)
         predictor_rng = rng.spawn(1)[0]
         if self.config.use_predictor:
-            self.predictor = LearningCurvePredictor(problem.max_epochs, predictor_rng, min_curves=self.config.min_curves)
+            self.predictor = LearningCurvePredictor(problem.max_epochs, predictor_rng,
+                                                    min_curves=self.config.min_curves)
         else:
             self.predictor = LastValuePredictor(problem.max_epochs)
         self.candidates: dict[str, _Candidate] = {}

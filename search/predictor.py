@@ -5,12 +5,13 @@ Three predictors share one scikit-learn-like interface — ``fit(curves, targets
 encoding and the epochs/values observed so far):
 
 * :class:`LastValuePredictor` — the last observed value; its interval is learnt from how far final
-  values moved from values seen at the same fraction of training (wide before any data);
+  values moved from values seen at the same fraction of training (infinite before any data: one
+  curve's own range says nothing about where finals go);
 * :class:`PowerLawPredictor` — a power-law extrapolation ``y(t) = a + b·t^(-c)`` fitted by
   ``scipy.optimize.curve_fit`` to the observed prefix, with the same learnt interval;
-* :class:`LearningCurvePredictor` — a random forest over the encoding and curve features, predicting
-  the change from the last value; its std combines the spread of the
-  trees with the out-of-bag error. It falls back to the better-suited baseline until it has seen
+* :class:`LearningCurvePredictor` — bagged regression trees over the encoding and curve features,
+  predicting the change from the last value, with a bootstrap over architectures; its std is the
+  grouped out-of-bag error at that fraction of training. The last value answers until it has seen
   ``min_curves`` complete curves (cold start).
 
 They only ever see the curves they are given: whatever the search paid for.

@@ -66,7 +66,8 @@ def test_one_pmfnas_run_within_ten_times_hyperband(benchmark, nb201_sized_table)
 
     def run(cls, seed):
         oracle = TabularOracle(table, space, np.random.default_rng(seed))
-        return run_tabular(cls(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1)), oracle, budget)
+        searcher = cls(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1))
+        return run_tabular(searcher, oracle, budget)
 
     hyperband = _median_seconds(lambda seed: run(Hyperband, seed), rounds=5)
     seeds = iter(range(10**6))
