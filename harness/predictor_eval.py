@@ -76,7 +76,7 @@ def evaluate_predictors(benchmark: str | TabularBenchmark, fractions: Sequence[f
                                         oracle.max_epochs, spread_epochs(oracle.fidelities[:-1], 20))
         models = {
             "forest": LearningCurvePredictor(oracle.max_epochs, np.random.default_rng(model_seed)).fit(
-                samples, targets, n_complete=len(train)),
+                samples, targets),
             "last_value": LastValuePredictor(oracle.max_epochs).fit(samples, targets),
             "power_law": PowerLawPredictor(oracle.max_epochs).fit(samples, targets),
         }

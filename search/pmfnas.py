@@ -1,308 +1,368 @@
 """PMF-NAS: progressive multi-fidelity NAS with a learning-curve predictor and an adaptive allocator.
 
-The search runs in rounds; each round has the three stages of the method:
+The search is asynchronous: every ``ask`` decides at once what a free worker should do, so W workers
+stay busy. Epochs climb a ladder of rungs at fractions of max epochs (``low_fidelity``·eta^k, then
+max epochs), the successive-halving backbone of ASHA (Li et al., MLSys 2020), so the method cannot
+fall far below it. Each decision is one of the method's three stages:
 
-1. **Global exploration** — a space-filling sample of new architectures (greedy farthest points in
-   encoding space, from a pool of random draws) trained to the low fidelity.
-2. **Regional search** — the predictor turns every low-fidelity curve into a predicted max-epoch metric
-   with uncertainty. The region centres are the architectures with the highest optimistic prediction
-   (mean + κ·std); each centre is *resumed* to the medium fidelity and its neighbourhood is explored
-   with new mutants (``space.mutate``) trained to the medium fidelity.
-3. **Fine optimisation** — the candidates with the best optimistic prediction are resumed to the max
-   fidelity. The search's answer is the best max-fidelity validation metric observed (the runner's
-   incumbent rule).
+1. **Global exploration** — a new architecture at the lowest rung, the farthest (in encoding space)
+   from every architecture proposed so far among ``candidate_pool`` unseen random draws.
+2. **Regional search** — a new architecture at the lowest rung that is a mutant (an unseen one-step
+   neighbour, ``space.neighbours``) of one of the best candidates that earned at least one promotion;
+   and promotions between the lower rungs, which resume a candidate and pay only the extra epochs.
+3. **Fine optimisation** — promotions into max epochs. The search's answer is the best max-epoch
+   validation metric observed (the runner's incumbent rule).
 
-Adaptive allocation, throughout: epochs go to the highest optimistic predictions, and a candidate whose
-optimistic bound (mean + z·std) falls below the pessimistic bound (mean − z·std) of the best candidate
-is stopped for good. The split of effort across stages adapts to what was learnt: each architecture
-sent to stage 3 has its predicted final recorded at decision time; once it finishes, the Spearman
-correlation ρ between those predictions and the observed finals measures how well the predictor ranks.
-The next round's stage 1 then samples ``max(min_global, round(n_global·(1−ρ⁺)))`` architectures and
-stage 2 sends ``round(mutants_per_region·(1+ρ⁺))`` mutants per region (ρ⁺ = max(ρ, 0)): a predictor
-that ranks well moves effort from blind exploration to the promising regions.
+A candidate is promotable out of rung k while it ranks in the top ``1/eta`` of every candidate that
+reported at rung k. The **adaptive allocator** decides the ranking and what happens when the space
+runs out:
+
+* the ranking is by predicted max-epoch metric once the predictor has earned it — its grouped
+  out-of-bag predictions of the complete curves the search paid for, from their own rung prefixes, rank
+  those finals better than the rung values do — and by the observed value at the rung before that;
+* when no unseen architecture is left, the best remaining candidates are promoted beyond the top
+  ``1/eta``, so a small space never leaves budget unspent and no candidate is stopped for good.
+
+A bound-based stopping rule (stop when mean + z·std of the predicted final falls below the best final
+observed) was built and removed: the curves a search pays for were promoted for starting well, so
+intervals learnt from them under-represent slow starters, and on crossing curves it stopped the best
+architecture.
+
+The split between stages follows ρ, the rank quality measured on the paid-for complete curves (the
+same out-of-bag Spearman, averaged over the rungs, updated whenever a curve completes): a share
+``regional_share``·(1+ρ⁺) of new architectures are mutants, the rest space-filling samples — a
+predictor that ranks well moves effort from blind exploration to the promising regions.
 
 Fidelities are fractions of max epochs (rounded up to a recorded fidelity), so one config serves 50-,
-108- and 200-epoch benchmarks. Ablations: ``use_predictor=False`` (last observed value only),
-``use_allocator=False`` (a fixed successive-halving cut by observed value, no stopping, no bonus),
-``use_stage2=False`` (stage 3 picks directly from stage 1).
+100- and 200-epoch benchmarks. Ablations: ``use_predictor=False`` (the last observed value with a
+learnt interval replaces the forest), ``use_allocator=False`` (plain ASHA: ranking by the rung value,
+and the search ends when the space is used up), ``use_stage2=False`` (no mutants: every new
+architecture is a space-filling sample).
 """
 from __future__ import annotations
 
-from collections import deque
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
 from search.base import Job, Observation, Problem, Searcher
-from search.predictor import (LastValuePredictor, LearningCurvePredictor, PartialCurve, spread_epochs,
-                              training_set)
+from search.predictor import LastValuePredictor, LearningCurvePredictor, PartialCurve, training_set
+from search.random_search import DEFAULT_MAX_DRAWS
 
 
 @dataclass(frozen=True)
 class PMFNASConfig:
     """Every knob of PMF-NAS, with its default.
 
-    low_fidelity, medium_fidelity: stage-1 and stage-2 epochs as fractions of max epochs (0.1, 0.3).
-    n_global: stage-1 architectures in the first round (24); min_global: fewest in later rounds (8).
-    candidate_pool: stage 1 picks its space-filling sample from candidate_pool × n random draws (8).
-    n_regions: region centres per round (4); mutants_per_region: base stage-2 mutants per centre (2).
-    n_fine: candidates resumed to max epochs per round (3).
-    kappa: uncertainty bonus of the optimistic score mean + kappa·std used for ranking (1.0).
-    stop_z: half-width in stds of the bounds used by the stopping rule (1.645, a 90 % interval).
-    min_curves: complete curves before the forest predictor replaces the last-value baseline (5).
+    low_fidelity: the lowest rung as a fraction of max epochs (1/27: four rungs 1/27, 1/9, 1/3, 1 at eta=3).
+    eta: rung-to-rung factor of epochs, and the top 1/eta of a rung are promotable (3).
+    regional_share: share of new architectures that are mutants when ρ = 1; ρ⁺× that otherwise (0.5).
+    n_parents: mutants are drawn around the best this many promoted candidates (4).
+    candidate_pool: unseen random draws a space-filling proposal chooses from (4).
+    min_curves: complete curves before the forest may replace the last-value baseline (5).
     use_predictor, use_allocator, use_stage2: the ablation switches (all True).
-    eta: the keep-1/eta cut that replaces the allocator when use_allocator is False (3).
     """
 
-    low_fidelity: float = 0.1
-    medium_fidelity: float = 0.3
-    n_global: int = 24
-    min_global: int = 8
-    candidate_pool: int = 8
-    n_regions: int = 4
-    mutants_per_region: int = 2
-    n_fine: int = 3
-    kappa: float = 1.0
-    stop_z: float = 1.645
+    low_fidelity: float = 1 / 27
+    eta: int = 3
+    regional_share: float = 0.5
+    n_parents: int = 4
+    candidate_pool: int = 4
     min_curves: int = 5
     use_predictor: bool = True
     use_allocator: bool = True
     use_stage2: bool = True
-    eta: float = 3.0
 
     def __post_init__(self):
-        if not 0 < self.low_fidelity < self.medium_fidelity < 1:
-            raise ValueError(f"fidelities must satisfy 0 < low_fidelity ({self.low_fidelity}) < "
-                             f"medium_fidelity ({self.medium_fidelity}) < 1")
-        for name in ("n_global", "min_global", "candidate_pool", "n_regions", "n_fine", "min_curves"):
+        if not 0 < self.low_fidelity < 1:
+            raise ValueError(f"low_fidelity={self.low_fidelity} must lie strictly between 0 and 1")
+        if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
+            raise ValueError(f"eta={self.eta!r} must be an integer >= 2")
+        if not 0 <= self.regional_share <= 1:
+            raise ValueError(f"regional_share={self.regional_share} must lie in [0, 1]")
+        for name in ("n_parents", "candidate_pool", "min_curves"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if self.mutants_per_region < 0 or self.kappa < 0 or self.stop_z < 0:
-            raise ValueError("mutants_per_region, kappa and stop_z must not be negative")
-        if self.eta <= 1:
-            raise ValueError(f"eta={self.eta} must be greater than 1")
 
 
 @dataclass
 class _Candidate:
     arch: str
-    round: int
+    order: int  # proposal number: ties and iteration follow it, never a set's order
+    origin: str
+    encoding: np.ndarray
     epochs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rung: int = -1  # the highest rung it reported at
+    running: bool = False
     failed: bool = False
-    stopped: bool = False
 
     @property
     def trained(self) -> int:
         return int(self.epochs[-1]) if self.epochs.size else 0
 
+    def prefix(self, epochs: int) -> tuple[np.ndarray, np.ndarray]:
+        upto = int(np.searchsorted(self.epochs, epochs, side="right"))
+        return self.epochs[:upto], self.values[:upto]
+
+
+def rung_epochs(problem: Problem, low_fidelity: float, eta: int) -> tuple[int, ...]:
+    """The recorded epochs of the rungs: low_fidelity·eta^k of max epochs (k = 0, 1, ...), then max epochs."""
+    rungs = []
+    fraction = low_fidelity
+    while fraction < 1 - 1e-9:
+        epochs = problem.fidelity_at_least(fraction * problem.max_epochs)
+        if epochs < problem.max_epochs and (not rungs or epochs > rungs[-1]):
+            rungs.append(epochs)
+        fraction *= eta
+    return tuple(rungs) + (problem.max_epochs,)
+
 
 class PMFNAS(Searcher):
     """Progressive multi-fidelity NAS (this project's implementation of the PMF-NAS abstract).
 
-    Parameters: ``problem``, ``rng``, ``config`` (a :class:`PMFNASConfig`).
+    Parameters: ``problem``, ``rng``, ``config`` (a :class:`PMFNASConfig`). The predictor draws from
+    its own generator, spawned from ``rng`` at construction, so the ablations see the same searcher
+    stream whether or not a forest is fitted.
     """
 
     def __init__(self, problem: Problem, rng: np.random.Generator, config: PMFNASConfig | None = None):
         super().__init__(problem, rng)
         self.config = config or PMFNASConfig()
-        self.low = problem.fidelity_at_least(self.config.low_fidelity * problem.max_epochs)
-        self.medium = problem.fidelity_at_least(self.config.medium_fidelity * problem.max_epochs)
-        self.candidates: dict[str, _Candidate] = {}
-        self._queue: deque[Job] = deque()
-        self._pending: set[str] = set()
-        self._stage = "fine"  # so that the first advance starts round 0 with global exploration
-        self.round = -1
-        self._decision_predictions: dict[str, float] = {}
-        self.rank_quality = 0.0
-        self.history: list[dict] = []
+        self.rungs = rung_epochs(problem, self.config.low_fidelity, self.config.eta)
+        predictor_rng = rng.spawn(1)[0]
         if self.config.use_predictor:
-            self.predictor = LearningCurvePredictor(problem.max_epochs, rng, min_curves=self.config.min_curves)
+            self.predictor = LearningCurvePredictor(problem.max_epochs, predictor_rng,
+                                                    min_curves=self.config.min_curves)
         else:
             self.predictor = LastValuePredictor(problem.max_epochs)
+        self.candidates: dict[str, _Candidate] = {}
+        self._members: list[list[str]] = [[] for _ in self.rungs]  # who reported at each rung, in report order
+        self._complete: list[str] = []
+        self._fitted_version = -1
+        self._encodings: np.ndarray | None = None  # row i: the encoding of the i-th proposal
+        self._rankings: dict[int, list] = {}
+        self.rank_quality = 0.0
+        self.predictor_trusted = False
+        self._new_total = 0
+        self._new_regional = 0
+        self.history: list[dict] = []
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> Job | None:
-        # A stage may have nothing to do (say, a finite space is used up); a whole round with no job ends the search.
-        for _ in range(4):
-            if self._queue:
-                job = self._queue.popleft()
-                self._pending.add(job.arch)
-                return job
-            if self._pending:
-                return None
-            self._advance()
-        return None
+        self._refit_if_new_data()
+        job = self._promotion(within_quota=True)
+        if job is not None:
+            return job
+        candidate = self._new_candidate()
+        if candidate is None:
+            # The space is used up: rather than leave budget unspent, promote the best remaining candidates
+            # beyond the top 1/eta (plain ASHA, the no-allocator ablation, ends here instead).
+            return self._promotion(within_quota=False) if self.config.use_allocator else None
+        candidate.running = True
+        self._log(candidate.origin, candidate.arch, 0)
+        return Job(candidate.arch, self.rungs[0])
 
     def tell(self, job: Job, observation: Observation) -> None:
-        if job.arch not in self._pending:
+        candidate = self.candidates.get(job.arch)
+        if candidate is None or not candidate.running:
             raise ValueError(f"told about {job.arch}, which is not in flight")
-        self._pending.discard(job.arch)
-        candidate = self.candidates[job.arch]
+        candidate.running = False
         candidate.epochs = np.asarray(observation.epochs, dtype=int)
         candidate.values = np.asarray(observation.values, dtype=float)
-        candidate.failed = bool(observation.failed)
-        if candidate.trained >= self.problem.max_epochs and job.arch in self._decision_predictions:
-            self._update_rank_quality()
+        reached = candidate.trained >= job.epochs and np.isfinite(candidate.values[-1])
+        candidate.failed = bool(observation.failed) or not reached
+        if job.epochs in self.rungs:
+            rung = self.rungs.index(job.epochs)
+            candidate.rung = max(candidate.rung, rung)
+            self._members[rung].append(job.arch)
+            if rung == len(self.rungs) - 1 and not candidate.failed:
+                self._complete.append(job.arch)
 
-    # ------------------------------------------------------------------ stages
-    def _advance(self) -> None:
-        order = ["global", "regional", "fine"] if self.config.use_stage2 else ["global", "fine"]
-        self._stage = order[(order.index(self._stage) + 1) % len(order)] if self._stage in order else "global"
-        if self._stage == "global":
-            self.round += 1
-            self._stage_global()
-        elif self._stage == "regional":
-            self._stage_regional()
-        else:
-            self._stage_fine()
-        self.history.append({"round": self.round, "stage": self._stage, "jobs": len(self._queue),
-                             "rank_quality": self.rank_quality})
+    def _promotion(self, within_quota: bool) -> Job | None:
+        for rung in range(len(self.rungs) - 2, -1, -1):
+            candidate = self._promotable(rung, within_quota)
+            if candidate is not None:
+                candidate.running = True
+                stage = "fine" if rung + 1 == len(self.rungs) - 1 else "regional"
+                self._log(stage, candidate.arch, rung + 1)
+                return Job(candidate.arch, self.rungs[rung + 1], resume=True)
+        return None
 
-    def _new_candidate(self, arch: str, epochs: int) -> None:
-        self.candidates[arch] = _Candidate(arch, self.round)
-        self._queue.append(Job(arch, epochs))
-
-    def _resume(self, candidate: _Candidate, epochs: int) -> None:
-        self._queue.append(Job(candidate.arch, epochs, resume=True))
-
-    def _stage_global(self) -> None:
-        rho = max(self.rank_quality, 0.0)
-        n = self.config.n_global if self.round == 0 else max(self.config.min_global,
-                                                             int(round(self.config.n_global * (1 - rho))))
-        for arch in self._space_filling_sample(n):
-            self._new_candidate(arch, self.low)
-
-    def _stage_regional(self) -> None:
-        pool = [c for c in self._alive() if c.trained < self.medium]
-        if not pool:
-            return
-        chosen = self._select(pool, self.config.n_regions)
-        mutants = int(round(self.config.mutants_per_region * (1 + max(self.rank_quality, 0.0))))
-        for centre in chosen:
-            self._resume(centre, self.medium)
-            for _ in range(mutants):
-                child = self._unseen_mutant(centre.arch)
-                if child is not None:
-                    self._new_candidate(child, self.medium)
-
-    def _stage_fine(self) -> None:
-        pool = [c for c in self._alive() if c.trained < self.problem.max_epochs]
-        if not pool:
-            return
-        chosen = self._select(pool, self.config.n_fine)
-        mean, _ = self._predict(chosen)
-        for candidate, predicted in zip(chosen, mean):
-            self._decision_predictions[candidate.arch] = float(predicted)
-            self._resume(candidate, self.problem.max_epochs)
+    def _log(self, stage: str, arch: str, rung: int) -> None:
+        self.history.append({"stage": stage, "arch": arch, "rung": rung, "epochs": self.rungs[rung],
+                             "rank_quality": self.rank_quality, "predictor_trusted": self.predictor_trusted})
 
     # ------------------------------------------------------------------ allocation
-    def _alive(self) -> list[_Candidate]:
-        return [c for c in self.candidates.values() if not c.failed and not c.stopped and c.trained > 0]
+    def _promotable(self, rung: int, within_quota: bool = True) -> _Candidate | None:
+        """The best candidate of ``rung`` (within its top 1/eta, if asked) that may still climb, or None."""
+        members = self._members[rung]
+        quota = len(members) // self.config.eta if within_quota else len(members)
+        if quota == 0:
+            return None
+        ranked = self._ranking(rung)
+        state = self._rankings[rung]
+        start = state[3]
+        # Entries before ``start`` are closed for good (failed, or already promoted past this rung).
+        while start < len(ranked) and self._closed(rung, ranked[start][2]):
+            start += 1
+        state[3] = start
+        for _, _, arch in ranked[start:quota]:
+            candidate = self.candidates[arch]
+            if not (self._closed(rung, arch) or candidate.running):
+                return candidate
+        return None
 
-    def _select(self, pool: list[_Candidate], k: int) -> list[_Candidate]:
-        """The next candidates to get epochs: by optimistic prediction, or by a fixed SH cut (ablation)."""
-        if not self.config.use_allocator:
-            # Fixed successive-halving cut: keep the top 1/eta of this round's pool by observed value.
-            current = [c for c in pool if c.round == self.round] or pool
-            keep = max(1, int(len(current) // self.config.eta))
-            ranked = sorted(current, key=lambda c: (-self.score(c.values[-1]), c.arch))
-            return ranked[:min(k, keep)]
-        self._fit_predictor()
-        mean, std = self._predict(pool)
-        score, score_std = self._to_score(mean), std
-        optimistic = score + self.config.stop_z * score_std
-        best_pessimistic = self._best_pessimistic()
-        for candidate, upper in zip(pool, optimistic):
-            if upper < best_pessimistic:
-                candidate.stopped = True
-        ucb = score + self.config.kappa * score_std
-        order = sorted(range(len(pool)), key=lambda i: (-ucb[i], pool[i].arch))
-        return [pool[i] for i in order if not pool[i].stopped][:k]
+    def _closed(self, rung: int, arch: str) -> bool:
+        candidate = self.candidates[arch]
+        return candidate.failed or candidate.rung > rung
 
-    def _best_pessimistic(self) -> float:
-        """The pessimistic bound of the best candidate: a finished one counts at its observed value."""
-        alive = self._alive()
-        if not alive:
-            return -np.inf
-        mean, std = self._predict(alive)
-        pessimistic = self._to_score(mean) - self.config.stop_z * std
-        for i, candidate in enumerate(alive):
-            if candidate.trained >= self.problem.max_epochs:
-                pessimistic[i] = self.score(candidate.values[-1])
-        return float(np.max(pessimistic))
+    def _ranking(self, rung: int) -> list[tuple[float, int, str]]:
+        """Members of ``rung`` as (-score, proposal number, arch), best first; kept sorted between refits."""
+        members = self._members[rung]
+        state = self._rankings.get(rung)
+        if state is None or state[0] != self._fitted_version:
+            # [fitted version, ranked entries, members ranked so far, first entry that may still be open]
+            state = self._rankings[rung] = [self._fitted_version, [], 0, 0]
+        ranked = state[1]
+        new = members[state[2]:]
+        for arch, score in zip(new, self._rank_scores(rung, new)):
+            entry = (-score, self.candidates[arch].order, arch)
+            position = bisect.bisect(ranked, entry)
+            ranked.insert(position, entry)
+            state[3] = min(state[3], position)
+        state[2] = len(members)
+        return ranked
+
+    def _rank_scores(self, rung: int, archs: list[str]) -> np.ndarray:
+        """The ranking scores at ``rung``: predicted finals (one predictor call) or the values at the rung."""
+        candidates = [self.candidates[a] for a in archs]
+        scores = np.full(len(archs), -np.inf)
+        healthy = [i for i, c in enumerate(candidates) if not c.failed]
+        if not healthy:
+            return scores
+        prefixes = [candidates[i].prefix(self.rungs[rung]) for i in healthy]
+        if rung == len(self.rungs) - 1 or not (self.config.use_allocator and self.predictor_trusted):
+            scores[healthy] = self._to_score(np.array([values[-1] for _, values in prefixes]))
+        else:
+            mean, _ = self.predictor.predict([PartialCurve(candidates[i].encoding, *prefix)
+                                              for i, prefix in zip(healthy, prefixes)])
+            scores[healthy] = self._to_score(mean)
+        return scores
 
     def _to_score(self, values: np.ndarray) -> np.ndarray:
         return values if self.problem.higher_is_better else -values
 
-    def _curve(self, candidate: _Candidate) -> PartialCurve:
-        return PartialCurve(self.problem.space.encode(candidate.arch), candidate.epochs, candidate.values)
-
-    def _predict(self, pool: list[_Candidate]) -> tuple[np.ndarray, np.ndarray]:
-        unfinished = [c for c in pool if c.trained < self.problem.max_epochs]
-        mean = np.array([c.values[-1] for c in pool], dtype=float)
-        std = np.zeros(len(pool))
-        if unfinished:
-            m, s = self.predictor.predict([self._curve(c) for c in unfinished])
-            index = {c.arch: i for i, c in enumerate(unfinished)}
-            for i, c in enumerate(pool):
-                if c.arch in index:
-                    mean[i], std[i] = m[index[c.arch]], s[index[c.arch]]
-        return mean, std
-
-    def _fit_predictor(self) -> None:
-        complete = [c for c in self.candidates.values()
-                    if not c.failed and c.trained >= self.problem.max_epochs]
-        if not complete:
+    def _refit_if_new_data(self) -> None:
+        """Refit the predictor and the rank quality, only when a new complete curve arrived."""
+        version = len(self._complete)
+        # The data version: a refit waits until the complete curves grew by a fifth, which bounds the fits
+        # at O(log n) while every refit still sees notably more architectures.
+        if version == self._fitted_version or (self._fitted_version > 0 and version < 1.2 * self._fitted_version):
             return
-        cuts = sorted({self.low, self.medium} | set(spread_epochs(self.problem.fidelities[:-1], 8)))
-        samples, targets = training_set([self.problem.space.encode(c.arch) for c in complete],
-                                        [(c.epochs, c.values) for c in complete], self.problem.max_epochs, cuts)
+        self._fitted_version = version
+        if not self._complete:
+            return
+        complete = [self.candidates[a] for a in self._complete]
+        cuts = list(self.rungs[:-1])
+        samples, targets = training_set([c.encoding for c in complete], [(c.epochs, c.values) for c in complete],
+                                        self.problem.max_epochs, cuts)
         if not samples:
             return
-        if isinstance(self.predictor, LearningCurvePredictor):
-            self.predictor.fit(samples, targets, n_complete=len(complete))
-        else:
-            self.predictor.fit(samples, targets)
+        self.predictor.fit(samples, targets)
+        self._update_rank_quality(samples, targets)
 
-    def _update_rank_quality(self) -> None:
-        pairs = [(p, self.candidates[a].values[-1]) for a, p in self._decision_predictions.items()
-                 if self.candidates[a].trained >= self.problem.max_epochs and not self.candidates[a].failed]
-        if len(pairs) >= 4:
-            predicted, observed = np.array(pairs).T
-            rho = stats.spearmanr(predicted, observed).statistic
-            self.rank_quality = float(rho) if np.isfinite(rho) else 0.0
+    def _update_rank_quality(self, samples: list[PartialCurve], targets: np.ndarray) -> None:
+        """ρ: how well the predictor's out-of-bag estimates rank the paid-for finals, averaged over rungs."""
+        predicted = np.asarray(self.predictor.oob_prediction_, dtype=float)
+        last = np.array([s.last for s in samples])
+        at = np.array([s.epochs[-1] for s in samples])
+        model_rhos, last_rhos = [], []
+        for cut in self.rungs[:-1]:
+            rows = (at == self.problem.fidelity_at_least(cut)) & np.isfinite(predicted)
+            if rows.sum() < 4 or np.ptp(targets[rows]) == 0:
+                continue
+            model_rhos.append(stats.spearmanr(predicted[rows], targets[rows]).statistic)
+            last_rhos.append(stats.spearmanr(last[rows], targets[rows]).statistic)
+        model_rhos = [r for r in model_rhos if np.isfinite(r)]
+        last_rhos = [r for r in last_rhos if np.isfinite(r)]
+        if not model_rhos:
+            return
+        self.rank_quality = float(np.mean(model_rhos))
+        forest_on = isinstance(self.predictor, LearningCurvePredictor) and not self.predictor.is_cold
+        self.predictor_trusted = bool(forest_on and last_rhos and self.rank_quality > float(np.mean(last_rhos)))
 
-    # ------------------------------------------------------------------ sampling
-    def _space_filling_sample(self, n: int) -> list[str]:
-        space = self.problem.space
-        draws: list[str] = []
-        seen = set(self.candidates)
-        for _ in range(self.config.candidate_pool * n * 3):
-            if len(draws) >= self.config.candidate_pool * n:
-                break
-            arch = space.sample(self.rng)
-            if arch not in seen:
-                seen.add(arch)
-                draws.append(arch)
-        if len(draws) <= n:
-            return draws
-        pool = np.vstack([space.encode(a) for a in draws])
-        scale = pool.std(axis=0)
-        pool = (pool - pool.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-        chosen = [int(self.rng.integers(len(draws)))]
-        nearest = np.linalg.norm(pool - pool[chosen[0]], axis=1)
-        while len(chosen) < n:
-            pick = int(np.argmax(nearest))
-            chosen.append(pick)
-            nearest = np.minimum(nearest, np.linalg.norm(pool - pool[pick], axis=1))
-        return [draws[i] for i in chosen]
+    # ------------------------------------------------------------------ new architectures
+    def _new_candidate(self) -> _Candidate | None:
+        share = self.config.regional_share * max(self.rank_quality, 0.0) if self.config.use_stage2 else 0.0
+        arch, origin = None, "global"
+        if self._new_regional < share * (self._new_total + 1):
+            arch = self._unseen_mutant()
+            origin = "regional"
+        if arch is None:
+            arch, origin = self._space_filling_pick(), "global"
+        if arch is None:
+            return None
+        self._new_total += 1
+        self._new_regional += origin == "regional"
+        encoding = np.asarray(self.problem.space.encode(arch), dtype=float)
+        candidate = _Candidate(arch, len(self.candidates), origin, encoding)
+        self._remember_encoding(len(self.candidates), encoding)
+        self.candidates[arch] = candidate
+        return candidate
 
-    def _unseen_mutant(self, arch: str) -> str | None:
-        for _ in range(20):
-            child = self.problem.space.mutate(arch, self.rng)
-            if child not in self.candidates:
-                return child
+    def _remember_encoding(self, row: int, encoding: np.ndarray) -> None:
+        # One growing matrix (doubled when full), so a space-filling pick does not restack every encoding.
+        if self._encodings is None:
+            self._encodings = np.zeros((64, encoding.size))
+        elif row >= self._encodings.shape[0]:
+            self._encodings = np.vstack([self._encodings, np.zeros_like(self._encodings)])
+        self._encodings[row] = encoding
+
+    def _parents(self) -> list[_Candidate]:
+        """The best candidates that earned a promotion: highest rung first, then ranking at that rung."""
+        parents: list[_Candidate] = []
+        for rung in range(len(self.rungs) - 1, 0, -1):
+            for _, _, arch in self._ranking(rung):
+                candidate = self.candidates[arch]
+                if candidate.rung == rung and not candidate.failed:
+                    parents.append(candidate)
+                    if len(parents) == self.config.n_parents:
+                        return parents
+        return parents
+
+    def _unseen_mutant(self) -> str | None:
+        parents = self._parents()
+        if not parents:
+            return None
+        start = int(self.rng.integers(len(parents)))
+        for parent in parents[start:] + parents[:start]:
+            # The parent's unseen one-step neighbours: a mutant, without redrawing used-up neighbourhoods.
+            children = [a for a in self.problem.space.neighbours(parent.arch) if a not in self.candidates]
+            if children:
+                return children[int(self.rng.integers(len(children)))]
         return None
 
+    def _space_filling_pick(self) -> str | None:
+        """Of ``candidate_pool`` unseen draws, the one farthest from every architecture proposed so far."""
+        space = self.problem.space
+        draws: list[str] = []
+        for _ in range(DEFAULT_MAX_DRAWS * self.config.candidate_pool):
+            if len(draws) >= self.config.candidate_pool:
+                break
+            arch = space.sample(self.rng)
+            if arch not in self.candidates and arch not in draws:
+                draws.append(arch)
+        if len(draws) <= 1 or not self.candidates:
+            return draws[0] if draws else None
+        pool = np.vstack([space.encode(a) for a in draws]).astype(float)
+        if pool.shape[1] == 0:
+            return draws[0]
+        chosen = self._encodings[: len(self.candidates)]
+        scale = chosen.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        difference = (pool[:, None, :] - chosen[None, :, :]) / scale
+        nearest = np.sqrt((difference ** 2).sum(axis=2)).min(axis=1)
+        return draws[int(np.argmax(nearest))]  # argmax: the first draw wins ties, so duplicates fall back to chance

@@ -5,13 +5,14 @@ Three predictors share one scikit-learn-like interface — ``fit(curves, targets
 encoding and the epochs/values observed so far):
 
 * :class:`LastValuePredictor` — the last observed value; its interval is learnt from how far final
-  values moved from values seen at the same fraction of training (wide before any data);
+  values moved from values seen at the same fraction of training (infinite before any data: one
+  curve's own range says nothing about where finals go);
 * :class:`PowerLawPredictor` — a power-law extrapolation ``y(t) = a + b·t^(-c)`` fitted by least
   squares to the observed prefix (:mod:`search.power_law`, vectorised over curves), with the same
   learnt interval;
-* :class:`LearningCurvePredictor` — a random forest over the encoding and curve features, predicting
-  the change from the last value; its std combines the spread of the
-  trees with the out-of-bag error. It falls back to the better-suited baseline until it has seen
+* :class:`LearningCurvePredictor` — bagged regression trees over the encoding and curve features,
+  predicting the change from the last value, with a bootstrap over architectures; its std is the
+  grouped out-of-bag error at that fraction of training. The last value answers until it has seen
   ``min_curves`` complete curves (cold start).
 
 They only ever see the curves they are given: whatever the search paid for.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.tree import DecisionTreeRegressor
 
 from search.power_law import power_law_extrapolations
 
@@ -37,6 +38,7 @@ class PartialCurve:
     encoding: np.ndarray
     epochs: np.ndarray
     values: np.ndarray
+    source: int | str | None = None  # the architecture a training prefix was cut from (groups the bootstrap)
 
     @property
     def last(self) -> float:
@@ -63,38 +65,60 @@ def curve_features(curve: PartialCurve, max_epochs: int) -> np.ndarray:
 
 
 class _ResidualInterval:
-    """How far finals move from a baseline's estimate, per fraction-of-training bin (learnt by fit)."""
+    """How far finals move from a predictor's estimate, per fraction-of-training bin, learnt across architectures.
+
+    Split-conformal in spirit: the residuals come from estimates that did not see the architecture they
+    are measured on (the baselines learn nothing about means; the forest gives grouped out-of-bag
+    estimates). The std of a bin is the root mean square of its residuals; a bin with fewer than
+    ``_MIN_BIN`` residuals borrows from the nearest earlier bin (more uncertain), and the result never
+    grows with the fraction trained. Before any data it is infinite: nothing is known about the scale.
+    """
+
+    _MIN_BIN = 5
 
     def __init__(self, max_epochs: int):
         self.max_epochs = max_epochs
         self._std_per_bin: np.ndarray | None = None
-        self._global = np.nan
 
     def fit(self, fractions: np.ndarray, residuals: np.ndarray) -> None:
+        keep = np.isfinite(residuals)
+        fractions, residuals = fractions[keep], residuals[keep]
+        if residuals.size == 0:
+            self._std_per_bin = None
+            return
         bins = np.digitize(fractions, _FRACTION_BINS[1:-1])
-        self._global = float(np.sqrt(np.mean(residuals ** 2))) if residuals.size else np.nan
-        stds = np.full(_FRACTION_BINS.size - 1, self._global)
+        stds = np.full(_FRACTION_BINS.size - 1, np.nan)
         for b in range(stds.size):
             chosen = residuals[bins == b]
-            if chosen.size >= 5:
+            if chosen.size >= self._MIN_BIN:
                 stds[b] = np.sqrt(np.mean(chosen ** 2))
-        self._std_per_bin = stds
+        overall = float(np.sqrt(np.mean(residuals ** 2)))
+        for b in range(stds.size):
+            if np.isnan(stds[b]):
+                stds[b] = stds[b - 1] if b > 0 else overall
+        # Knowing more of a curve never makes its final less certain.
+        self._std_per_bin = np.maximum.accumulate(stds[::-1])[::-1]
 
-    def std(self, curves: Sequence[PartialCurve], estimates: np.ndarray) -> np.ndarray:
+    def std(self, curves: Sequence[PartialCurve]) -> np.ndarray:
+        if self._std_per_bin is None:
+            return np.full(len(curves), np.inf)
         fractions = np.array([c.epochs[-1] / self.max_epochs for c in curves])
-        if self._std_per_bin is None or not np.isfinite(self._global):
-            # Before any complete curve: as wide as the curve's own movement, shrinking as training ends.
-            spans = np.array([np.ptp(c.values) + abs(e - c.last) + 1e-6 for c, e in zip(curves, estimates)])
-            return spans * (1.0 - fractions) + 1e-6
         return self._std_per_bin[np.digitize(fractions, _FRACTION_BINS[1:-1])] + 1e-9
 
 
 class _BaselinePredictor:
+    """A fixed rule for the mean; the interval is learnt from the training curves.
+
+    After ``fit``, ``oob_prediction_`` holds the estimate for each training curve: the rule learns
+    nothing from the curves, so these are honest out-of-sample estimates.
+    """
+
     def __init__(self, max_epochs: int):
         if max_epochs < 1:
             raise ValueError(f"max_epochs={max_epochs} must be at least 1")
         self.max_epochs = max_epochs
         self._interval = _ResidualInterval(max_epochs)
+        self.oob_prediction_ = np.zeros(0)
 
     def estimate(self, curve: PartialCurve) -> float:
         raise NotImplementedError
@@ -105,13 +129,14 @@ class _BaselinePredictor:
 
     def fit(self, curves: Sequence[PartialCurve], targets: Sequence[float]) -> "_BaselinePredictor":
         estimates = self.estimates(curves)
-        fractions = np.array([c.epochs[-1] / self.max_epochs for c in curves])
+        fractions = np.array([c.epochs[-1] / self.max_epochs for c in curves], dtype=float)
         self._interval.fit(fractions, np.asarray(targets, dtype=float) - estimates)
+        self.oob_prediction_ = estimates
         return self
 
     def predict(self, curves: Sequence[PartialCurve]) -> tuple[np.ndarray, np.ndarray]:
         mean = self.estimates(curves)
-        return mean, self._interval.std(curves, mean)
+        return mean, self._interval.std(curves)
 
 
 class LastValuePredictor(_BaselinePredictor):
@@ -133,72 +158,102 @@ class PowerLawPredictor(_BaselinePredictor):
 
 
 class LearningCurvePredictor:
-    """Random forest on architecture + early-curve features; mean and std of the max-epoch metric.
+    """Bagged regression trees on architecture + early-curve features; mean and std of the max-epoch metric.
 
-    Parameters: ``max_epochs``; ``rng`` (seeds the forest); ``n_estimators`` (100); ``min_leaf`` (3);
-    ``min_curves`` — complete curves needed before the forest is trusted (5); below that the
-    :class:`LastValuePredictor` answers.
+    The trees predict the change from the last observed value. The bootstrap draws *architectures*
+    (each training curve's ``source``), not prefixes, so a tree never sees another prefix of an
+    architecture it is scored on: the out-of-bag estimates (``oob_prediction_``) are those of
+    unseen architectures, and the std of a prediction is the root mean square of those out-of-bag
+    residuals at its fraction of training (learnt across architectures, scale-free). Until it has
+    curves of ``min_curves`` architectures, the :class:`LastValuePredictor` answers (cold start).
+
+    Parameters: ``max_epochs``; ``rng`` (the forest's own stream); ``n_estimators`` (24);
+    ``min_leaf`` (3); ``max_features`` (0.5); ``min_curves`` (5).
     """
 
-    def __init__(self, max_epochs: int, rng: np.random.Generator, n_estimators: int = 100, min_leaf: int = 3,
-                 min_curves: int = 5):
+    def __init__(self, max_epochs: int, rng: np.random.Generator, n_estimators: int = 24, min_leaf: int = 3,
+                 max_features: float = 0.5, min_curves: int = 5):
         if min_curves < 2:
             raise ValueError(f"min_curves={min_curves} must be at least 2")
+        if n_estimators < 2:
+            raise ValueError(f"n_estimators={n_estimators} must be at least 2")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         self.max_epochs = max_epochs
         self.rng = rng
         self.n_estimators = n_estimators
         self.min_leaf = min_leaf
+        self.max_features = max_features
         self.min_curves = min_curves
         self.fallback = LastValuePredictor(max_epochs)
-        self._forest: RandomForestRegressor | None = None
-        self._oob_std = np.nan
+        self._trees: list[DecisionTreeRegressor] = []
+        self._interval = _ResidualInterval(max_epochs)
+        self.oob_prediction_ = np.zeros(0)
 
     def _features(self, curves: Sequence[PartialCurve]) -> np.ndarray:
         # The power-law extrapolation was tried as a feature too: it did not change the forest's accuracy
         # on NAS-Bench-NLP (Spearman 0.934 vs 0.935 at F = 0.1) and made each fit ~2× slower, so it is left out.
-        return np.vstack([np.concatenate([np.asarray(c.encoding, dtype=float), curve_features(c, self.max_epochs)])
-                          for c in curves])
+        # float32 C-contiguous: what the trees use internally, so predict can skip per-tree input checks.
+        return np.ascontiguousarray(np.vstack([
+            np.concatenate([np.asarray(c.encoding, dtype=float), curve_features(c, self.max_epochs)])
+            for c in curves]), dtype=np.float32)
 
-    def fit(self, curves: Sequence[PartialCurve], targets: Sequence[float],
-            n_complete: int | None = None) -> "LearningCurvePredictor":
-        """Fit on prefixes of complete curves; ``n_complete`` = how many distinct architectures they come from."""
+    def fit(self, curves: Sequence[PartialCurve], targets: Sequence[float]) -> "LearningCurvePredictor":
+        """Fit on prefixes of complete curves; each curve's ``source`` names its architecture."""
         targets = np.asarray(targets, dtype=float)
+        if len(curves) != targets.size:
+            raise ValueError(f"{len(curves)} curves but {targets.size} targets")
+        sources = [c.source for c in curves]
+        if any(s is None for s in sources):
+            raise ValueError("every training curve needs its source (the architecture it is a prefix of); "
+                             "build them with training_set")
         self.fallback.fit(curves, targets)
-        distinct = len(curves) if n_complete is None else n_complete
-        if distinct < self.min_curves:
-            self._forest = None
+        groups, group_of = np.unique(np.asarray(sources), return_inverse=True)
+        self._trees = []
+        if groups.size < self.min_curves:
+            self.oob_prediction_ = self.fallback.oob_prediction_
             return self
         features = self._features(curves)
         last = np.array([c.last for c in curves])
-        forest = RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=self.min_leaf,
-                                       oob_score=True, bootstrap=True, max_features=0.5,
-                                       random_state=int(self.rng.integers(2**31 - 1)), n_jobs=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            forest.fit(features, targets - last)
-        oob = getattr(forest, "oob_prediction_", None)
-        residual = (targets - last) - oob if oob is not None else np.array([])
-        residual = residual[np.isfinite(residual)]
-        self._oob_std = float(np.sqrt(np.mean(residual ** 2))) if residual.size else np.nan
-        self._forest = forest
+        change = np.ascontiguousarray(targets - last, dtype=np.float64)
+        if not (np.all(np.isfinite(features)) and np.all(np.isfinite(change))):
+            raise ValueError("training curves and targets must be finite")
+        oob_sum = np.zeros(targets.size)
+        oob_count = np.zeros(targets.size)
+        for _ in range(self.n_estimators):
+            counts = np.bincount(self.rng.integers(groups.size, size=groups.size), minlength=groups.size)
+            weight = counts[group_of].astype(float)
+            inside = weight > 0
+            tree = DecisionTreeRegressor(min_samples_leaf=self.min_leaf, max_features=self.max_features,
+                                         random_state=int(self.rng.integers(2**31 - 1)))
+            # The inputs were validated once above; per-tree checks were most of the fitting time.
+            tree.fit(features[inside], change[inside], sample_weight=weight[inside], check_input=False)
+            self._trees.append(tree)
+            if not inside.all():
+                oob_sum[~inside] += tree.tree_.predict(features[~inside])[:, 0]
+                oob_count[~inside] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.oob_prediction_ = np.where(oob_count > 0, last + oob_sum / oob_count, np.nan)
+        fractions = np.array([c.epochs[-1] / self.max_epochs for c in curves], dtype=float)
+        self._interval.fit(fractions, targets - self.oob_prediction_)
         return self
 
     @property
     def is_cold(self) -> bool:
-        return self._forest is None
+        return not self._trees
 
     def predict(self, curves: Sequence[PartialCurve]) -> tuple[np.ndarray, np.ndarray]:
         if not curves:
             return np.zeros(0), np.zeros(0)
-        if self._forest is None:
+        if self.is_cold:
             return self.fallback.predict(curves)
         features = self._features(curves)
-        last = np.array([c.last for c in curves])
-        per_tree = np.stack([tree.predict(features) for tree in self._forest.estimators_])
-        mean = last + per_tree.mean(axis=0)
-        spread = per_tree.var(axis=0)
-        noise = self._oob_std ** 2 if np.isfinite(self._oob_std) else 0.0
-        return mean, np.sqrt(spread + noise) + 1e-9
+        change = np.zeros(len(curves))
+        for tree in self._trees:
+            # Tree.predict on the fitted tree_ skips the estimator's per-call checks (most of the time here).
+            change += tree.tree_.predict(features)[:, 0]
+        mean = np.array([c.last for c in curves]) + change / len(self._trees)
+        return mean, self._interval.std(curves)
 
 
 def spread_epochs(epochs: Sequence[int], limit: int) -> list[int]:
@@ -212,9 +267,12 @@ def spread_epochs(epochs: Sequence[int], limit: int) -> list[int]:
 
 def training_set(encodings: Sequence[np.ndarray], curves: Sequence[tuple[np.ndarray, np.ndarray]],
                  max_epochs: int, at_epochs: Sequence[int]) -> tuple[list[PartialCurve], np.ndarray]:
-    """Prefixes of complete curves (one per epoch in ``at_epochs``) labelled with each curve's final value."""
+    """Prefixes of complete curves (one per epoch in ``at_epochs``) labelled with each curve's final value.
+
+    Each prefix's ``source`` is the index of its curve in ``curves``.
+    """
     samples, targets = [], []
-    for encoding, (epochs, values) in zip(encodings, curves):
+    for index, (encoding, (epochs, values)) in enumerate(zip(encodings, curves)):
         epochs = np.asarray(epochs)
         values = np.asarray(values, dtype=float)
         if epochs[-1] != max_epochs or not np.all(np.isfinite(values)):
@@ -224,6 +282,6 @@ def training_set(encodings: Sequence[np.ndarray], curves: Sequence[tuple[np.ndar
                 continue
             upto = int(np.searchsorted(epochs, cut, side="right"))
             if upto >= 1:
-                samples.append(PartialCurve(np.asarray(encoding), epochs[:upto], values[:upto]))
+                samples.append(PartialCurve(np.asarray(encoding), epochs[:upto], values[:upto], source=index))
                 targets.append(values[-1])
     return samples, np.asarray(targets, dtype=float)

@@ -1,7 +1,11 @@
-"""Speed of one Hyperband run on a synthetic NB201-sized table (15,625 architectures × 200 epochs).
+"""Speed of search runs on a synthetic NB201-sized table (15,625 architectures × 200 epochs).
 
-Goal: well under 1 s per run. Run: ``python -m pytest tests/test_bench_search.py --benchmark-only``.
+Goals: one Hyperband run well under 1 s; one PMF-NAS run within 10× Hyperband's time (same session);
+PMF-NAS keeps 8 workers busy (>= 95 % of worker time). Run:
+``python -m pytest tests/test_bench_search.py --benchmark-only -s``.
 """
+import time
+
 import numpy as np
 import pytest
 
@@ -11,6 +15,7 @@ from benchmarks.tabular import TabularBenchmark
 from harness.runner import run_tabular
 from search.base import Problem
 from search.hyperband import Hyperband
+from search.pmfnas import PMFNAS
 
 N, F = 15625, 200
 
@@ -42,3 +47,54 @@ def test_one_hyperband_run(benchmark, nb201_sized_table):
     result = benchmark.pedantic(one_run, rounds=10, iterations=1)
     assert result.n_evaluations > 100 and result.time_used <= budget
     assert benchmark.stats["median"] < 1.0
+
+
+def _median_seconds(run, rounds: int) -> float:
+    times = []
+    for seed in range(rounds):
+        started = time.perf_counter()
+        run(seed)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def test_one_pmfnas_run_within_ten_times_hyperband(benchmark, nb201_sized_table):
+    """Goal: one PMF-NAS run at 30 full evaluations within 10x Hyperband's wall time, measured in the same run."""
+    table = nb201_sized_table
+    space = NB201Space()
+    budget = 30 * float(np.median(table.full_evaluation_seconds()))
+
+    def run(cls, seed):
+        oracle = TabularOracle(table, space, np.random.default_rng(seed))
+        searcher = cls(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1))
+        return run_tabular(searcher, oracle, budget)
+
+    hyperband = _median_seconds(lambda seed: run(Hyperband, seed), rounds=5)
+    seeds = iter(range(10**6))
+    result = benchmark.pedantic(lambda: run(PMFNAS, next(seeds)), rounds=5, iterations=1)
+    ratio = benchmark.stats["median"] / hyperband
+    benchmark.extra_info.update({"hyperband_median_s": hyperband, "pmfnas_over_hyperband": ratio})
+    print(f"\nPMF-NAS {benchmark.stats['median']:.3f} s, Hyperband {hyperband:.3f} s: ratio {ratio:.1f}")
+    assert result.time_used <= budget and result.n_evaluations > 100
+    assert ratio < 10
+
+
+def test_pmfnas_keeps_eight_workers_busy(benchmark, nb201_sized_table):
+    """Goal: busy fraction (worker-seconds used / (W x time used)) >= 0.95 at W = 8: no stage waits for a straggler."""
+    table = nb201_sized_table
+    space = NB201Space()
+    budget = 10 * float(np.median(table.full_evaluation_seconds()))
+    seeds = iter(range(10**6))
+
+    def one_run():
+        seed = next(seeds)
+        oracle = TabularOracle(table, space, np.random.default_rng(seed))
+        searcher = PMFNAS(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1))
+        return run_tabular(searcher, oracle, budget, n_workers=8)
+
+    result = benchmark.pedantic(one_run, rounds=3, iterations=1)
+    trace = result.trace
+    busy = float((trace["end"] - trace["start"]).sum() / (8 * result.time_used))
+    benchmark.extra_info["busy_fraction"] = busy
+    print(f"\nbusy fraction at W=8: {busy:.3f}")
+    assert busy >= 0.95

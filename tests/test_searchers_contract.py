@@ -47,8 +47,12 @@ class RecordingSpace(FiniteSpace):
         return super().mutate(arch, rng)
 
 
-def make_world(failures: bool = True, higher_is_better: bool = True, seed: int = 0):
-    """Table, space, problem: saturating curves; the FAILING archs look best early, then diverge."""
+def make_world(failures: bool = True, higher_is_better: bool = True, seed: int = 0, features: str = "distinct"):
+    """Table, space, problem: saturating curves; the FAILING archs look best early, then diverge.
+
+    ``features``: "distinct" (each architecture its own encoding), "duplicate" (6 encodings shared by
+    10 architectures each, as many NAS-Bench-NLP cells share one) or "none" (no arch_features at all).
+    """
     rng = np.random.default_rng(seed)
     epochs = np.arange(1, N_EPOCHS + 1)
     final = rng.uniform(50, 95, size=(N_ARCHS, 1))
@@ -64,7 +68,9 @@ def make_world(failures: bool = True, higher_is_better: bool = True, seed: int =
     if not higher_is_better:
         valid = 100.0 - valid
     ids = [f"a{i:02d}" for i in range(N_ARCHS)]
-    features = np.column_stack([final[:, 0], rate[:, 0]])
+    features = {"distinct": np.column_stack([final[:, 0], rate[:, 0]]),
+                "duplicate": np.repeat(np.arange(6.0), N_ARCHS // 6)[:, None] * np.ones((1, 2)),
+                "none": None}[features]
     table = TabularBenchmark.from_arrays(ids, epochs, valid, np.ones_like(valid), metric="accuracy",
                                          higher_is_better=higher_is_better, failed=failed, arch_features=features)
     space = RecordingSpace("contract", ids, features, k_neighbours=6)
@@ -132,6 +138,19 @@ def test_searcher_contract(name, workers):
     if name in ("sh", "hyperband", "asha"):
         assert any(resume for _, _, resume in first), f"{name} never promoted"
         assert len({epochs for _, epochs, _ in first}) > 1
+
+
+@pytest.mark.parametrize("features", ["duplicate", "none"])
+@pytest.mark.parametrize("name", sorted(SEARCHERS))
+def test_searcher_contract_with_four_workers_on_shared_or_missing_encodings(name, features):
+    table, space, problem = make_world(features=features)
+    jobs = drive(make_searcher(name, problem, np.random.default_rng(5)), table, space, problem, workers=4)
+    assert len(jobs) >= N_ARCHS // 2, f"{name} stopped after {len(jobs)} jobs"
+    if name in ("asha",) or name.startswith("pmfnas"):
+        # A fresh job on a cell already proposed would pay in full again: these searchers never ask for one.
+        fresh = [j.arch for j in jobs if not j.resume]
+        assert len(fresh) == len(set(fresh))
+        assert len(fresh) >= N_ARCHS - 2 if name == "asha" else len(fresh) >= N_ARCHS // 2
 
 
 @pytest.mark.parametrize("name", sorted(SEARCHERS))
