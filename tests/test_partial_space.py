@@ -72,7 +72,8 @@ def test_every_searcher_proposes_only_recorded_cells(name):
     assert {job.arch for job in jobs} <= recorded
     assert len({job.arch for job in jobs}) >= 15  # it explored the recorded cells, not one corner of them
     assert all(child in recorded and child != parent for parent, child in mutations)
-    if name == "rea" or name.startswith("pmfnas") and name != "pmfnas-no-stage2":
+    # PMF-NAS's regional proposals come from space.neighbours (checked by the proposals above), not mutate.
+    if name == "rea":
         assert mutations, f"{name} never mutated, so this test did not check its mutations"
 
 
