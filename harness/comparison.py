@@ -108,11 +108,12 @@ def _parse_methods(methods: Iterable[str]) -> list[str]:
 
 def compare(benchmark: str, methods: Sequence[str], budget: float | None = None, seeds: int | Sequence[int] = 20,
             workers: int = 1, out: str | os.PathLike | None = None, resume: bool = False,
-            processes: int | None = None, progress: bool = False) -> pd.DataFrame:
+            processes: int | None = None, progress: bool = False, ray: str | None = None) -> pd.DataFrame:
     """Run every method for every seed on ``benchmark`` and return the runs.csv table.
 
     ``budget`` is in simulated seconds (default: :func:`default_budget`). With ``out``, writes
-    runs.csv, anytime.csv, summary.md, anytime.png and timing.csv there.
+    runs.csv, anytime.csv, summary.md, anytime.png and timing.csv there. ``ray``: run the runs as tasks on the
+    Ray cluster at this address (``auto``, ``local`` or ``HOST:PORT``; :mod:`harness.ray_compare`).
     """
     names = _parse_methods(methods)
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
@@ -157,7 +158,11 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
             bar.update(1)
 
     processes = processes if processes is not None else min(os.cpu_count() or 1, 2)
-    if processes <= 1 or len(todo) <= 1:
+    if ray is not None:
+        from harness.ray_compare import run_on_ray
+
+        run_on_ray(todo, keep, ray)
+    elif processes <= 1 or len(todo) <= 1:
         for spec in todo:
             keep(spec, run_one(spec))
     else:
