@@ -266,10 +266,9 @@ class RayPool:
         """The worker died running ``trial``: run it again from its last checkpoint, or record it failed."""
         now = self.clock.now()
         trial.lost_seconds += now - trial.attempt_submitted
-        host = self._hosts[worker] or "?"
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        trial.deaths.append(f"worker {worker} (pid {self._pids[worker]} on {host}) died: "
-                            f"{type(error).__name__}: {first_line[:200]}")
+        # Ray's own message is a paragraph of troubleshooting advice; the exception's name says what was lost.
+        trial.deaths.append(f"worker {worker} (pid {self._pids[worker]} on {self._hosts[worker] or '?'}) died "
+                            f"({type(error).__name__})")
         self._pids[worker] = None
         if trial.attempts <= self.max_retries:
             trial.attempts += 1
