@@ -61,6 +61,11 @@ def ray_search_pool(args: argparse.Namespace, resume: bool):
         raise ValueError(f"--gpus-per-trial {gpus:g} but the trainer trains on {oracle.config.device}: give --device cuda")
     factory = TrainerFactory(oracle.config, str(args.checkpoint_dir), fidelities=oracle.fidelities,
                              num_threads=max(1, int(args.cpus_per_trial)))
-    pool = RayPool(factory, args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus,
-                   max_retries=args.max_retries, oracle=oracle, address=args.ray)
+    from harness.ray_pool import import_ray
+
+    try:
+        pool = RayPool(factory, args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus,
+                       max_retries=args.max_retries, oracle=oracle, address=args.ray)
+    except (RuntimeError, import_ray().exceptions.RayError) as error:  # e.g. pmf-nas or the data missing on a node
+        raise ValueError(f"the Ray workers could not start: {error}") from None
     return oracle, pool

@@ -190,3 +190,13 @@ def test_ray_search_options_that_cannot_work_are_refused(tmp_path, capsys):
     assert "drop --processes" in capsys.readouterr().err
     assert main(["search", "--benchmark", "x.npz", "--budget", "60", "--ray", "auto"]) == 2
     assert "give --train DATASET" in capsys.readouterr().err
+
+
+def test_a_worker_that_cannot_build_its_oracle_stops_the_pool_with_its_error(cluster):
+    import functools
+
+    from harness.ray_pool import RayPool
+
+    # A factory every worker can unpickle whose call raises: int("x", 0, None) is a TypeError.
+    with pytest.raises(RuntimeError, match="worker 0 could not build its oracle: TypeError"):
+        RayPool(functools.partial(int, "x"), 1)
