@@ -129,7 +129,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     try:
         runs = compare(args.benchmark, methods, budget=args.budget, budget_evals=args.budget_evals, seeds=args.seeds,
                        workers=args.workers, out=args.out, resume=args.resume, processes=args.processes,
-                       progress=not args.quiet)
+                       progress=not args.quiet, ray=args.ray)
     except ComparisonInterrupted as interrupted:
         print(f"interrupted: {interrupted.kept} of {interrupted.total} runs kept in {args.out}; rerun with --resume",
               file=sys.stderr)
@@ -262,6 +262,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if processes and not real:
         raise UsageError("--processes runs real training in worker processes: give --train DATASET "
                          "(tabular mode simulates its workers)")
+    from harness.ray_search import check_ray_search_arguments
+
+    check_ray_search_arguments(args, real)
     cleanup = []  # what lives only for this search (a temporary checkpoint directory)
     if args.benchmark is not None:
         from benchmarks.oracle import TabularOracle
@@ -280,7 +283,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
         from benchmarks.training.commands import trainer_from_args
         from harness.workers import ThreadedPool
 
-        if not processes:
+        if getattr(args, "ray", None) is not None:
+            from harness.ray_search import ray_search_pool
+
+            oracle, pool = ray_search_pool(args, resume)
+        elif not processes:
             oracle = trainer_from_args(args)
             pool = ThreadedPool(oracle, args.workers)
         else:
@@ -460,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="finish only the runs missing from --out; refused unless every setting (benchmark and its "
                            "content, methods, budget, workers, seeds, pmfnas version) is the one in settings.json")
     comp.add_argument("--quiet", action="store_true", help="no progress bar")
+    comp.add_argument("--ray", default=None, metavar="auto|local|ADDRESS",
+                      help="run the (method, seed) runs as tasks on a Ray cluster (auto: the one this machine "
+                           "joined; local: this machine; or the head node's HOST:PORT) instead of local processes")
     comp.set_defaults(func=_cmd_compare)
 
     pe = commands.add_parser("predictor-eval", help="rank quality of the predictors on unseen architectures")
@@ -514,6 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--devices", default=None,
                       help="with --processes: comma-separated devices assigned to the workers round-robin, e.g. "
                            "cuda:0,cuda:1 (with --device cuda or its default); default: --device for all")
+    from harness.ray_search import add_ray_search_arguments
+
+    add_ray_search_arguments(srch)
     _add_trainer_arguments(srch, "--train")
     srch.add_argument("--resume", action="store_true",
                       help="continue an interrupted search: replay its --journal with the same method, seed and "

@@ -240,7 +240,8 @@ def _pool_context():
 
 def compare(benchmark: str, methods: Sequence[str], budget: float | None = None, seeds: int | Sequence[int] = 20,
             workers: int = 1, out: str | os.PathLike | None = None, resume: bool = False,
-            processes: int | None = None, progress: bool = False, budget_evals: float | None = None) -> pd.DataFrame:
+            processes: int | None = None, progress: bool = False, budget_evals: float | None = None,
+            ray: str | None = None) -> pd.DataFrame:
     """Run every method for every seed on ``benchmark`` and return the runs.csv table.
 
     ``budget`` is in simulated seconds, or ``budget_evals`` in full evaluations (N × the median cost of one
@@ -248,6 +249,8 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
     anytime.csv, summary.md, anytime.png and timing.csv there; ``resume=True`` keeps the runs already in
     ``out`` if it was made with the same settings. Warns (``UserWarning``) when multi-fidelity methods run on
     a one-fidelity table. Ctrl-C raises :class:`ComparisonInterrupted` (finished runs stay in ``out``).
+    ``ray``: run the runs as tasks on the Ray cluster at this address (``auto``, ``local`` or ``HOST:PORT``;
+    :mod:`harness.ray_compare`); ``runs.csv`` is the same as without it.
     """
     names = _parse_methods(methods)
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
@@ -267,7 +270,7 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
 
     specs = [RunSpec(benchmark, m, s, budget, workers) for m in names for s in seed_list]
     if out is None:
-        return _run_all(specs, {}, None, processes, progress)
+        return _run_all(specs, {}, None, processes, progress, ray)
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
         _prepare_folder(out, comparison_settings(benchmark, table, names, budget, budget_evals, workers, seed_list),
@@ -278,7 +281,7 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
             done = run_dir / spec.filename
             if done.exists():
                 results[(spec.method, spec.seed)] = json.loads(done.read_text())
-        runs = _run_all(specs, results, run_dir, processes, progress)
+        runs = _run_all(specs, results, run_dir, processes, progress, ray)
         write_outputs(out, specs, results, runs, table)
         if warning:
             _warn_in_summary(out / "summary.md", warning)
@@ -291,7 +294,7 @@ def _warn_in_summary(path: Path, warning: str) -> None:
 
 
 def _run_all(specs: Sequence[RunSpec], results: dict, run_dir: Path | None, processes: int | None,
-             progress: bool) -> pd.DataFrame:
+             progress: bool, ray: str | None = None) -> pd.DataFrame:
     """Run the specs missing from ``results`` (saving each to ``run_dir``); the runs.csv table of all."""
     todo = [spec for spec in specs if (spec.method, spec.seed) not in results]
 
@@ -305,7 +308,14 @@ def _run_all(specs: Sequence[RunSpec], results: dict, run_dir: Path | None, proc
     processes = processes if processes is not None else min(os.cpu_count() or 1, 2)
     bar = None
     try:
-        if processes <= 1 or len(todo) <= 1:
+        if ray is not None:
+            if progress:
+                from tqdm import tqdm
+                bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run")
+            from harness.ray_compare import run_on_ray
+
+            run_on_ray(todo, keep, ray)
+        elif processes <= 1 or len(todo) <= 1:
             if progress:
                 from tqdm import tqdm
                 bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="runs", unit="run")
