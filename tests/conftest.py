@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.spaces.nb201 import NB201Space
 from benchmarks.tabular import TabularBenchmark
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,3 +82,16 @@ def raw_nbnlp_logs() -> Path:
 def raw_nb201_sample_csv() -> Path:
     """The raw NAS-Bench-201 sample ``curves.csv``, for conversion tests only."""
     return raw_file_or_skip(NB201_SAMPLE_CSV)
+
+
+@pytest.fixture(scope="session")
+def nb201_sized_table() -> TabularBenchmark:
+    """A synthetic table the size of NAS-Bench-201 (15,625 cells × 200 epochs), for the speed benchmarks."""
+    rng = np.random.default_rng(0)
+    epochs = np.arange(1, 200 + 1)
+    final = rng.uniform(10, 94, size=(15625, 1))
+    rate = rng.uniform(0.01, 0.2, size=(15625, 1))
+    valid = (final * (1 - np.exp(-rate * epochs))).astype(np.float32)
+    seconds = np.repeat(rng.uniform(5, 20, size=(15625, 1)), 200, axis=1).astype(np.float32)
+    return TabularBenchmark.from_arrays(NB201Space().all_architectures(), epochs, valid, seconds,
+                                        metric="valid_accuracy", higher_is_better=True, space="nb201")

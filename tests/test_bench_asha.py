@@ -11,28 +11,14 @@ import pytest
 
 from benchmarks.oracle import TabularOracle
 from benchmarks.spaces.nb201 import NB201Space
-from benchmarks.tabular import TabularBenchmark
 from harness.runner import run_tabular
 from search.asha import ASHA
 from search.base import Problem
 from search.hyperband import Hyperband
 
-N, F = 15625, 200
 WORKERS, FULL_EVALUATIONS = 8, 80
 ROUNDS = 3
 MAX_RATIO = 3.0
-
-
-@pytest.fixture(scope="module")
-def nb201_sized_table():
-    rng = np.random.default_rng(0)
-    epochs = np.arange(1, F + 1)
-    final = rng.uniform(10, 94, size=(N, 1))
-    rate = rng.uniform(0.01, 0.2, size=(N, 1))
-    valid = (final * (1 - np.exp(-rate * epochs))).astype(np.float32)
-    seconds = np.repeat(rng.uniform(5, 20, size=(N, 1)), F, axis=1).astype(np.float32)
-    return TabularBenchmark.from_arrays(NB201Space().all_architectures(), epochs, valid, seconds,
-                                        metric="valid_accuracy", higher_is_better=True, space="nb201")
 
 
 @pytest.fixture(scope="module")
