@@ -277,6 +277,16 @@ def _add_build_commands(bench_cmds) -> None:
     throughput.set_defaults(func=needs_torch(throughput_command))
 
 
+def _peer_help() -> str:
+    from search.registry import installed_peers, peer_class
+    peers = installed_peers()
+    if not peers:
+        return "no peer library installed (pip install '.[peers]')"
+    slow = [p for p in peers if peer_class(p).slow]
+    return (f"installed peer libraries: {', '.join(peers)}; 'peers' names those not slow"
+            + (f" (slow, run only when named: {', '.join(slow)})" if slow else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pmfnas", description="Progressive multi-fidelity NAS harness")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -298,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = commands.add_parser("compare", help="compare search methods at equal simulated budget")
     comp.add_argument("--benchmark", default="nbnlp-wt2", help="benchmark name or table path (default: nbnlp-wt2)")
-    comp.add_argument("--methods", default="random,sh,hyperband,asha,rea,pmfnas", help="comma-separated method names (see search/registry.py)")
+    comp.add_argument("--methods", default="random,sh,hyperband,asha,rea,pmfnas",
+                      help="comma-separated method names (see search/registry.py); " + _peer_help())
     comp.add_argument("--budget", type=float, default=None,
                       help="simulated seconds per run (default: 30 × the median cost of one full evaluation)")
     comp.add_argument("--seeds", type=int, default=20, help="number of seeds per method (0..N-1)")

@@ -63,8 +63,15 @@ def _table(name: str) -> TabularBenchmark:
 
 
 def known_methods() -> list[str]:
-    from search.registry import SEARCHERS
-    return sorted(SEARCHERS)
+    from search.registry import known_methods as registered
+    return registered()
+
+
+def _expand_peers(names: list[str]) -> list[str]:
+    """``peers`` stands for every installed peer library that is not slow (slow ones run only when named)."""
+    from search.registry import installed_peers, peer_class
+    fast = [p for p in installed_peers() if not peer_class(p).slow and p not in names]
+    return [expanded for name in names for expanded in (fast if name == "peers" else [name])]
 
 
 def run_one(spec: RunSpec) -> dict:
@@ -96,7 +103,7 @@ def run_one(spec: RunSpec) -> dict:
 
 
 def _parse_methods(methods: Iterable[str]) -> list[str]:
-    names = [m.strip() for m in methods if m.strip()]
+    names = _expand_peers([m.strip() for m in methods if m.strip()])
     known = known_methods()
     unknown = [m for m in names if m not in known]
     if unknown or not names:

@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks.spaces.nb201 import NB201Space
 from search.base import Job, Observation, Problem, Searcher
 
-__all__ = ["ArchCodec", "Proposal", "PeerSearcher", "library_seed", "truncate"]
+__all__ = ["ArchCodec", "FailuresAsWorst", "Proposal", "PeerSearcher", "library_seed", "truncate"]
 
 #: Proposals drawn from a library per ``ask`` before concluding it has nothing to run now (each one it
 #: proposes on a running architecture waits; a library that keeps doing so is waiting too).
@@ -72,6 +72,30 @@ def truncate(observation: Observation, epochs: int) -> Observation:
     keep = observation.epochs <= epochs
     losses = None if observation.losses is None else observation.losses[: int(keep.sum())]
     return Observation(observation.epochs[keep], observation.values[keep], observation.failed and keep.all(), losses)
+
+
+class FailuresAsWorst:
+    """Losses for a library that cannot take an infinite one (DEHB reads +inf as "not evaluated", SMAC's
+    random forest cannot fit it): a failure is told as the worst loss told so far; failures that come
+    before any success wait and are told right after the first one.
+    """
+
+    def __init__(self):
+        self.worst: float | None = None
+        self._held: list[Any] = []
+
+    def results(self, item: Any, loss: float | None) -> list[tuple[Any, float, bool]]:
+        """``(item, loss, failed)`` to tell now, given ``item``'s loss (None: it failed)."""
+        if loss is None:
+            self._held.append(item)
+            told = []
+        else:
+            self.worst = loss if self.worst is None else max(self.worst, loss)
+            told = [(item, loss, False)]
+        if self.worst is not None:
+            told += [(held, self.worst, True) for held in self._held]
+            self._held.clear()
+        return told
 
 
 @dataclass

@@ -4,7 +4,8 @@ Driven through DEHB's ask/tell interface (``dehb.ask()`` gives a configuration a
 ``dehb.tell(job_info, {"fitness": loss, "cost": seconds})``), with ``n_workers=1`` so no Dask cluster
 starts; several jobs may still be asked before any is told (DEHB then opens further brackets). The
 space is a ConfigSpace categorical (see :class:`~search.peers.base.ArchCodec`), which DEHB's DE encodes
-as one dimension of its unit hypercube. A failed run is told with fitness +inf.
+as one dimension of its unit hypercube. A failed run is told the worst fitness told so far (DEHB reads
++inf as "not evaluated" and then fails to promote; see :class:`~search.peers.base.FailuresAsWorst`).
 
 **Restarts.** DEHB's objective is ``f(config, fidelity)``, evaluated from scratch; a configuration
 promoted to a higher fidelity, or proposed again by a mutation, is a fresh run that pays in full
@@ -22,7 +23,7 @@ import weakref
 import numpy as np
 
 from search.base import Observation, Problem
-from search.peers.base import PeerSearcher, Proposal
+from search.peers.base import FailuresAsWorst, PeerSearcher, Proposal
 from search.successive_halving import default_min_epochs
 
 __all__ = ["DEHBSearcher"]
@@ -59,6 +60,7 @@ class DEHBSearcher(PeerSearcher):
                          eta=int(eta), n_workers=1, seed=self.seed, output_path=self._folder, save_freq="end",
                          log_level="ERROR")
         self._jobs = 0
+        self._failures = FailuresAsWorst()
 
     def _propose(self) -> Proposal | None:
         job_info = self.dehb.ask()
@@ -67,4 +69,6 @@ class DEHBSearcher(PeerSearcher):
         return Proposal(arch, float(job_info["fidelity"]), trial=self._jobs, continues=False, handle=job_info)
 
     def _report(self, proposal: Proposal, observation: Observation) -> None:
-        self.dehb.tell(proposal.handle, {"fitness": self.loss(observation), "cost": float(observation.epochs[-1])})
+        loss = None if observation.failed else self.loss(observation)
+        for (told, epochs), fitness, _ in self._failures.results((proposal, float(observation.epochs[-1])), loss):
+            self.dehb.tell(told.handle, {"fitness": fitness, "cost": epochs})

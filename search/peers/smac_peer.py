@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from search.base import Observation, Problem
-from search.peers.base import PeerSearcher, Proposal
+from search.peers.base import FailuresAsWorst, PeerSearcher, Proposal
 from search.peers.dehb_peer import configspace
 from search.successive_halving import default_min_epochs
 
@@ -64,8 +64,7 @@ class SMACHyperband(PeerSearcher):
             logging_level=40, overwrite=True)
         self._trials = 0
         self._exhausted = False
-        self._worst: float | None = None
-        self._held_failures: list[Proposal] = []
+        self._failures = FailuresAsWorst()
 
     def _propose(self) -> Proposal | None:
         from smac.main.exceptions import ConfigurationSpaceExhaustedException
@@ -86,13 +85,7 @@ class SMACHyperband(PeerSearcher):
         from smac.runhistory.dataclasses import TrialValue
         from smac.runhistory.enumerations import StatusType
 
-        if observation.failed:
-            self._held_failures.append(proposal)
-        else:
-            loss = self.loss(observation)
-            self._worst = loss if self._worst is None else max(self._worst, loss)
-            self.smac.tell(proposal.handle, TrialValue(cost=loss), save=False)
-        if self._worst is not None:
-            for failed in self._held_failures:
-                self.smac.tell(failed.handle, TrialValue(cost=self._worst, status=StatusType.CRASHED), save=False)
-            self._held_failures.clear()
+        loss = None if observation.failed else self.loss(observation)
+        for proposal, cost, failed in self._failures.results(proposal, loss):
+            status = StatusType.CRASHED if failed else StatusType.SUCCESS
+            self.smac.tell(proposal.handle, TrialValue(cost=cost, status=status), save=False)
