@@ -44,7 +44,7 @@ SEARCHERS: dict[str, type[Searcher]] = {
 
 #: The established libraries' optimizers (search/peers/), by method name: (package imported, module, class).
 #: Resolved on demand, so importing this registry never imports a library; a method is known only
-#: where its package is installed (the ``peers`` / ``peers-neps`` extras).
+#: where its package is installed (the ``peers`` extra).
 PEERS: dict[str, tuple[str, str, str]] = {
     "dehb": ("dehb", "search.peers.dehb_peer", "DEHBSearcher"),
     "smac-hb": ("smac", "search.peers.smac_peer", "SMACHyperband"),
@@ -55,8 +55,6 @@ PEERS: dict[str, tuple[str, str, str]] = {
     "synetune-dyhpo": ("syne_tune", "search.peers.synetune_peer", "SyneTuneDyHPO"),
     "synetune-hypertune": ("syne_tune", "search.peers.synetune_peer", "SyneTuneHyperTune"),
     "synetune-mobster": ("syne_tune", "search.peers.synetune_peer", "SyneTuneMOBSTER"),
-    "neps-hb": ("neps", "search.peers.neps_peer", "NePSHyperband"),
-    "neps-asha": ("neps", "search.peers.neps_peer", "NePSASHA"),
 }
 
 

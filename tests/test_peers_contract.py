@@ -21,13 +21,13 @@ from harness.ledger import Ledger
 from harness.runner import run_tabular
 from search.base import Job, Observation, Problem
 from search.peers.base import ArchCodec, PeerSearcher, Proposal
-from search.registry import PEERS, installed_peers, known_methods, make_searcher, peer_class
+from search.registry import PEERS, SEARCHERS, installed_peers, known_methods, make_searcher, peer_class
 from tests.test_searchers_contract import FAILING, N_ARCHS, N_EPOCHS, make_world
 
 REPO = Path(__file__).resolve().parents[1]
 PEER_NAMES = installed_peers()
 RESUMING = {"optuna-tpe-hb", "optuna-tpe-sh", "synetune-asha", "synetune-bohb", "synetune-dyhpo",
-            "synetune-hypertune", "synetune-mobster", "neps-hb", "neps-asha"}
+            "synetune-hypertune", "synetune-mobster"}
 
 
 def drive_with_ledger(searcher, table, space, problem, workers: int = 1, max_jobs: int = 120, order_seed: int = 7):
@@ -155,14 +155,14 @@ def test_codec_encodes_nb201_per_edge_and_a_finite_table_by_identifier():
 # --------------------------------------------------------------------- the registry
 def test_importing_the_registry_imports_no_peer_library():
     code = ("import sys, search.registry, harness.comparison; "
-            "print(sorted(m for m in ('dehb', 'smac', 'optuna', 'syne_tune', 'neps') if m in sys.modules))")
+            "print(sorted(m for m in ('dehb', 'smac', 'optuna', 'syne_tune') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_peers_are_known_methods_only_when_installed():
     assert set(PEER_NAMES) <= set(PEERS)
-    assert known_methods()[-len(PEER_NAMES):] == PEER_NAMES if PEER_NAMES else True
+    assert known_methods() == sorted(SEARCHERS) + PEER_NAMES
     for name in set(PEERS) - set(PEER_NAMES):
         _, _, problem = make_world()
         with pytest.raises(ValueError, match=f"'{name}' is a peer method whose package .* is not installed"):
@@ -220,3 +220,15 @@ def test_peer_runs_through_the_runner(name):
         assert result.trace["arch"].nunique() >= N_ARCHS // 2
     assert result.chosen_arch is not None and result.chosen_arch not in {f"a{i:02d}" for i in FAILING}
     assert result.trace["counted"].sum() > 3
+
+
+@needs_peers
+def test_compare_runs_the_fast_peers_for_the_name_peers(tmp_path):
+    from harness.comparison import compare
+
+    table, _, _ = make_world()
+    path = table.save(tmp_path / "contract.npz")
+    runs = compare(str(path), ["asha", "peers"], budget=5.0 * N_EPOCHS, seeds=[0], processes=1)
+    fast = [name for name in PEER_NAMES if not peer_class(name).slow]
+    assert runs["method"].tolist() == ["asha"] + fast
+    assert (runs["n_evaluations"] > 0).all()
