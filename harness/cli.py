@@ -426,6 +426,16 @@ def _add_build_commands(bench_cmds) -> None:
     throughput.set_defaults(func=needs_torch(throughput_command))
 
 
+def _peer_help() -> str:
+    from search.registry import installed_peers, peer_class
+    peers = installed_peers()
+    if not peers:
+        return "no peer library installed (pip install '.[peers]')"
+    slow = [p for p in peers if peer_class(p).slow]
+    return (f"installed peer libraries: {', '.join(peers)}; 'peers' names those not slow"
+            + (f" (slow, run only when named: {', '.join(slow)})" if slow else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harness.version import package_version
 
@@ -452,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--benchmark", default="nbnlp-wt2", help="benchmark name or table path (default: nbnlp-wt2)")
     methods = comp.add_argument("--methods", default="random,sh,hyperband,asha,rea,pmfnas",
                                 help="comma-separated method names")
-    comp.late_help(methods, _methods_help)
+    comp.late_help(methods, lambda: _methods_help() + "; " + _peer_help())
     comp_budget = comp.add_mutually_exclusive_group()
     comp_budget.add_argument("--budget", type=positive_number, default=None,
                              help="simulated seconds per run (default: 30 full evaluations, see --budget-evals)")

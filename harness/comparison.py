@@ -120,6 +120,13 @@ def known_methods() -> list[str]:
     return searcher_names()
 
 
+def _expand_peers(names: list[str]) -> list[str]:
+    """``peers`` stands for every installed peer library that is not slow (slow ones run only when named)."""
+    from search.registry import installed_peers, peer_class
+    fast = [p for p in installed_peers() if not peer_class(p).slow and p not in names]
+    return [expanded for name in names for expanded in (fast if name == "peers" else [name])]
+
+
 def run_one(spec: RunSpec) -> dict:
     """One search run; returns its runs.csv row, its anytime steps and its wall time."""
     from search.registry import make_searcher
@@ -149,7 +156,7 @@ def run_one(spec: RunSpec) -> dict:
 
 
 def _parse_methods(methods: Iterable[str]) -> list[str]:
-    names = [m.strip() for m in methods if m.strip()]
+    names = _expand_peers([m.strip() for m in methods if m.strip()])
     known = known_methods()
     unknown = [m for m in names if m not in known]
     if unknown or not names:

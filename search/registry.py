@@ -15,6 +15,8 @@ See ``docs/extending.md``.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
 from importlib import metadata
 
@@ -28,8 +30,8 @@ from search.pmfnas import PMFNAS, PMFNASConfig
 from search.random_search import RandomSearch
 from search.successive_halving import SuccessiveHalving
 
-__all__ = ["ENTRY_POINT_GROUP", "SEARCHERS", "make_searcher", "needs_several_fidelities", "register_searcher",
-           "searcher_names"]
+__all__ = ["ENTRY_POINT_GROUP", "PEERS", "SEARCHERS", "installed_peers", "make_searcher", "needs_several_fidelities",
+           "peer_class", "register_searcher", "searcher_names"]
 
 ENTRY_POINT_GROUP = "pmfnas.searchers"
 
@@ -104,14 +106,41 @@ def _load_entry_points() -> None:
 
 
 def searcher_names() -> list[str]:
-    """Every method name: the built-ins, registered ones and those of installed entry points."""
+    """Every method name: the built-ins, registered ones, those of installed entry points, then the installed peers."""
     _load_entry_points()
-    return sorted(SEARCHERS)
+    return sorted(SEARCHERS) + [name for name in installed_peers() if name not in SEARCHERS]
 
 
 def needs_several_fidelities(name: str) -> bool:
     """Whether method ``name`` relies on stopping runs early (several fidelities)."""
     return name in _MULTI_FIDELITY
+
+
+#: The established libraries' optimizers (search/peers/), by method name: (package imported, module, class).
+#: Resolved on demand, so importing this registry never imports a library; a method is known only
+#: where its package is installed (the ``peers`` extra).
+PEERS: dict[str, tuple[str, str, str]] = {
+    "dehb": ("dehb", "search.peers.dehb_peer", "DEHBSearcher"),
+    "smac-hb": ("smac", "search.peers.smac_peer", "SMACHyperband"),
+    "optuna-tpe-hb": ("optuna", "search.peers.optuna_peer", "OptunaTPEHyperband"),
+    "optuna-tpe-sh": ("optuna", "search.peers.optuna_peer", "OptunaTPESuccessiveHalving"),
+    "synetune-asha": ("syne_tune", "search.peers.synetune_peer", "SyneTuneASHA"),
+    "synetune-bohb": ("syne_tune", "search.peers.synetune_peer", "SyneTuneBOHB"),
+    "synetune-dyhpo": ("syne_tune", "search.peers.synetune_peer", "SyneTuneDyHPO"),
+    "synetune-hypertune": ("syne_tune", "search.peers.synetune_peer", "SyneTuneHyperTune"),
+    "synetune-mobster": ("syne_tune", "search.peers.synetune_peer", "SyneTuneMOBSTER"),
+}
+
+
+def installed_peers() -> list[str]:
+    """The peer methods whose library is installed (found, not imported), sorted."""
+    return sorted(name for name, (package, _, _) in PEERS.items() if importlib.util.find_spec(package) is not None)
+
+
+def peer_class(name: str) -> type[Searcher]:
+    """The adapter class of peer method ``name`` (imports its module, not yet its library)."""
+    _, module, cls = PEERS[name]
+    return getattr(importlib.import_module(module), cls)
 
 
 def make_searcher(name: str, problem: Problem, rng: np.random.Generator, **params) -> Searcher:
@@ -122,10 +151,15 @@ def make_searcher(name: str, problem: Problem, rng: np.random.Generator, **param
     """
     if isinstance(name, str) and name not in SEARCHERS:
         _load_entry_points()
-    try:
+    if isinstance(name, str) and name in SEARCHERS:
         cls = SEARCHERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown searcher {name!r}; known: {', '.join(sorted(SEARCHERS))}") from None
+    elif isinstance(name, str) and name in installed_peers():
+        cls = peer_class(name)
+    else:
+        missing = (f"; {name!r} is a peer method whose package {PEERS[name][0]!r} is not installed "
+                   "(pip install '.[peers]')" if isinstance(name, str) and name in PEERS else "")
+        raise ValueError(f"unknown searcher {name!r}; known: {', '.join(sorted(SEARCHERS))}; installed peers: "
+                         f"{', '.join(installed_peers()) or 'none'}{missing}")
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "problem", "rng")]
     unknown = sorted(set(params) - set(accepted))
     if unknown:

@@ -1,0 +1,242 @@
+"""The peer libraries' adapters (search/peers/): the searcher contract, run through the runner's own ledger.
+
+The adapters' shared bookkeeping is tested with a scripted library (no package needed); every installed
+peer then runs on the contract's synthetic table (tests/test_searchers_contract.py: 60 architectures x
+27 epochs, a few runs fail) with every job dispatched through :class:`harness.ledger.Ledger`, which
+refuses a job on a running architecture and any resume that is not a real continuation.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.oracle import TabularOracle
+from benchmarks.spaces.finite import FiniteSpace
+from benchmarks.spaces.nb201 import NB201Space
+from harness.ledger import Ledger
+from harness.runner import run_tabular
+from search.base import Job, Observation, Problem
+from search.peers.base import ArchCodec, PeerSearcher, Proposal
+from search.registry import PEERS, SEARCHERS, installed_peers, make_searcher, searcher_names, peer_class
+from tests.test_searchers_contract import FAILING, N_ARCHS, N_EPOCHS, make_world
+
+REPO = Path(__file__).resolve().parents[1]
+PEER_NAMES = installed_peers()
+RESUMING = {"optuna-tpe-hb", "optuna-tpe-sh", "synetune-asha", "synetune-bohb", "synetune-dyhpo",
+            "synetune-hypertune", "synetune-mobster"}
+
+
+def drive_with_ledger(searcher, table, space, problem, workers: int = 1, max_jobs: int = 120, order_seed: int = 7):
+    """Play the runner: the real Ledger dispatches every job (it raises on an illegal one); return the jobs."""
+    oracle = TabularOracle(table, space, repeat=0)
+    ledger = Ledger(problem.max_epochs, identify=oracle.identify, n_architectures=oracle.n_architectures)
+    order = np.random.default_rng(order_seed)
+    jobs: list[Job] = []
+    in_flight: list[tuple[Job, int, int]] = []
+    while len(jobs) < max_jobs and not ledger.exhausted:
+        job = searcher.ask() if len(in_flight) < workers else None
+        if job is not None:
+            assert job.epochs in problem.fidelities, f"{job} asks for an unrecorded fidelity"
+            start, repeat = ledger.dispatch(job)
+            jobs.append(job)
+            in_flight.append((job, start, repeat))
+            continue
+        if not in_flight:
+            break
+        done, start, repeat = in_flight.pop(0 if workers == 1 else int(order.integers(len(in_flight))))
+        evaluation = oracle.evaluate(done.arch, done.epochs, start=start, repeat=repeat)
+        ledger.settle(done, evaluation.epoch, evaluation.cost, evaluation.failed)
+        # The runner hands over the whole curve so far, as here.
+        full = oracle.evaluate(done.arch, evaluation.epoch, repeat=repeat) if start else evaluation
+        searcher.tell(done, Observation(full.epochs, full.values, evaluation.failed, full.losses))
+    return jobs
+
+
+# ------------------------------------------------------------- the shared bookkeeping
+class ScriptedPeer(PeerSearcher):
+    """A 'library' that proposes from a script and records what it is told."""
+
+    library = "scripted"
+
+    def __init__(self, problem, rng, script):
+        super().__init__(problem, rng)
+        self.script = list(script)
+        self.told: list[tuple[object, int, bool]] = []
+
+    def _propose(self):
+        return self.script.pop(0) if self.script else None
+
+    def _report(self, proposal, observation):
+        self.told.append((proposal.trial, int(observation.epochs[-1]), observation.failed))
+
+
+def observe(table, arch, epochs):
+    evaluation = TabularOracle(table, FiniteSpace("t", table.arch_ids.tolist()), repeat=0).evaluate(arch, epochs)
+    return Observation(evaluation.epochs, evaluation.values, evaluation.failed)
+
+
+def test_continuations_resume_only_the_trials_own_run_and_running_archs_wait():
+    table, _, problem = make_world(failures=False)
+    script = [Proposal("a01", 3, trial="t1"), Proposal("a01", 3, trial="t2"), Proposal("a02", 1, trial="t3"),
+              Proposal("a01", 9, trial="t1", continues=True), Proposal("a01", 2.5, trial="t1", continues=True)]
+    peer = ScriptedPeer(problem, np.random.default_rng(0), script)
+    first = peer.ask()
+    assert first == Job("a01", 3, resume=False)
+    # t2 proposes a01 while it runs: t2 waits and the next proposal is served instead.
+    second = peer.ask()
+    assert second == Job("a02", 1, resume=False)
+    peer.tell(first, observe(table, "a01", 3))
+    # Now t2's fresh run of a01 goes first (it waited), and pays in full.
+    third = peer.ask()
+    assert third == Job("a01", 3, resume=False)
+    peer.tell(third, observe(table, "a01", 3))
+    # t1 continues, but a01's latest run is t2's: a fresh run to 9 epochs, not a resume of someone else's run.
+    fourth = peer.ask()
+    assert fourth == Job("a01", 9, resume=False)
+    peer.tell(fourth, observe(table, "a01", 9))
+    # t1 to 2.5 epochs (fidelity 3): its own run reached 9 already, so it is answered without a job.
+    assert peer.ask() is None
+    assert peer.told == [("t1", 3, False), ("t2", 3, False), ("t1", 9, False), ("t1", 3, False)]
+
+
+def test_a_continuation_of_the_trials_own_run_is_a_resume_and_a_failed_run_is_never_resumed():
+    table, _, problem = make_world()
+    failing = "a17"  # fails at epoch 4
+    script = [Proposal("a05", 1, trial=1), Proposal("a05", 3, trial=1, continues=True),
+              Proposal(failing, 9, trial=2), Proposal(failing, 27, trial=2, continues=True)]
+    peer = ScriptedPeer(problem, np.random.default_rng(0), script)
+    job = peer.ask()
+    peer.tell(job, observe(table, "a05", 1))
+    resume = peer.ask()
+    assert resume == Job("a05", 3, resume=True)
+    peer.tell(resume, observe(table, "a05", 3))
+    job = peer.ask()
+    observation = observe(table, failing, 9)
+    assert observation.failed and observation.epochs[-1] == 4
+    peer.tell(job, observation)
+    assert peer.ask() is None  # the failed run answers its continuation: no job
+    assert peer.told[-2:] == [(2, 4, True), (2, 4, True)]
+
+
+def test_tell_refuses_what_is_not_in_flight_or_malformed():
+    table, _, problem = make_world(failures=False)
+    peer = ScriptedPeer(problem, np.random.default_rng(0), [Proposal("a01", 3, trial=1)])
+    job = peer.ask()
+    with pytest.raises(ValueError, match="not in flight"):
+        peer.tell(Job("a02", 3), observe(table, "a02", 3))
+    with pytest.raises(ValueError, match="has 2 epochs and 1 values"):
+        peer.tell(job, Observation(np.array([1, 2]), np.array([50.0])))
+    peer.tell(job, observe(table, "a01", 3))
+
+
+def test_codec_encodes_nb201_per_edge_and_a_finite_table_by_identifier():
+    space = NB201Space()
+    codec = ArchCodec(space)
+    assert [name for name, _ in codec.parameters] == [f"edge{e}" for e in range(6)]
+    assert all(choices == space.ops_choices for _, choices in codec.parameters)
+    arch = space.from_index(123)
+    assert codec.to_arch(codec.to_config(arch)) == arch
+    finite = FiniteSpace("f", ["x", "y", "z"])
+    codec = ArchCodec(finite)
+    assert codec.parameters == (("arch", ("x", "y", "z")),)
+    assert codec.to_arch({"arch": "y"}) == "y"
+
+    class Opaque:
+        name = "opaque"
+
+    with pytest.raises(ValueError, match="space 'opaque' is not supported by the peer adapters"):
+        ArchCodec(Opaque())
+
+
+# --------------------------------------------------------------------- the registry
+def test_importing_the_registry_imports_no_peer_library():
+    code = ("import sys, search.registry, harness.comparison; "
+            "print(sorted(m for m in ('dehb', 'smac', 'optuna', 'syne_tune') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_peers_are_known_methods_only_when_installed():
+    assert set(PEER_NAMES) <= set(PEERS)
+    assert searcher_names() == sorted(SEARCHERS) + PEER_NAMES
+    for name in set(PEERS) - set(PEER_NAMES):
+        _, _, problem = make_world()
+        with pytest.raises(ValueError, match=f"'{name}' is a peer method whose package .* is not installed"):
+            make_searcher(name, problem, np.random.default_rng(0))
+
+
+# ------------------------------------------------------- every installed peer library
+needs_peers = pytest.mark.skipif(not PEER_NAMES, reason="no peer library installed (pip install '.[peers]')")
+
+
+def job_sequence(name: str, seed: int, workers: int, max_jobs: int = 120) -> list[tuple[str, int, bool]]:
+    table, space, problem = make_world()
+    searcher = make_searcher(name, problem, np.random.default_rng(seed))
+    return [(j.arch, j.epochs, j.resume) for j in drive_with_ledger(searcher, table, space, problem, workers,
+                                                                     max_jobs)]
+
+
+#: The Gaussian-process schedulers take seconds per suggestion: a shorter run shows their contract.
+GP_PEERS = {"synetune-dyhpo", "synetune-hypertune", "synetune-mobster"}
+
+
+@needs_peers
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("name", PEER_NAMES)
+def test_peer_contract(name, workers):
+    cls = peer_class(name)
+    if name in GP_PEERS and workers > 1:
+        pytest.skip(f"{name}: one worker only, to keep its test short")
+    max_jobs = 10 if name in GP_PEERS else 120
+    first = job_sequence(name, seed=11, workers=workers, max_jobs=max_jobs)
+    assert len(first) >= min(N_ARCHS // 2, max_jobs), f"{name} stopped after {len(first)} jobs"
+    assert len({epochs for _, epochs, _ in first}) > 1, f"{name} never used a lower fidelity"
+    resumed = any(resume for _, _, resume in first)
+    assert resumed == (name in RESUMING), f"{name} resumed={resumed}, but its docstring says otherwise"
+    if not cls.deterministic:
+        pytest.xfail(f"{name} is not deterministic: {cls.nondeterministic_reason}")
+    assert job_sequence(name, seed=11, workers=workers, max_jobs=max_jobs) == first
+    assert job_sequence(name, seed=12, workers=workers, max_jobs=max_jobs) != first
+
+
+@needs_peers
+@pytest.mark.parametrize("name", PEER_NAMES)
+def test_peer_runs_through_the_runner(name):
+    table, space, problem = make_world()
+    oracle = TabularOracle(table, space, np.random.default_rng(0))
+    searcher = make_searcher(name, problem, np.random.default_rng(1))
+    # Every epoch costs 1 s: 15 full evaluations (1 for the Gaussian-process schedulers).
+    budget = (1.0 if name in GP_PEERS else 15.0) * N_EPOCHS
+    result = run_tabular(searcher, oracle, budget, n_workers=2)
+    # Libraries that never propose a configuration twice may run out of the 60 architectures first (SMAC
+    # gives up after a few draws that find nothing new); the others run until the budget.
+    assert result.stopped_because in ("budget", "searcher finished")
+    assert result.time_used <= budget
+    if result.stopped_because == "searcher finished":
+        assert result.trace["arch"].nunique() >= N_ARCHS // 2
+    # The answer comes from a counted job that did not fail (a failing architecture may be chosen from a
+    # shorter job before its run failed: the runner's incumbent rule, not the adapter's).
+    final = result.incumbents.iloc[-1]
+    trace = result.trace
+    source = trace[trace["counted"] & ~trace["failed"] & (trace["arch"] == result.chosen_arch)
+                   & (trace["reached"] == final["epochs"])]
+    assert final["arch"] == result.chosen_arch and len(source) > 0
+    if name not in GP_PEERS:
+        assert result.chosen_arch not in {f"a{i:02d}" for i in FAILING}
+    assert result.trace["counted"].sum() > 3
+
+
+@needs_peers
+def test_compare_runs_the_fast_peers_for_the_name_peers(tmp_path):
+    from harness.comparison import compare
+
+    table, _, _ = make_world()
+    path = table.save(tmp_path / "contract.npz")
+    runs = compare(str(path), ["asha", "peers"], budget=5.0 * N_EPOCHS, seeds=[0], processes=1)
+    fast = [name for name in PEER_NAMES if not peer_class(name).slow]
+    assert runs["method"].tolist() == ["asha"] + fast
+    assert (runs["n_evaluations"] > 0).all()
