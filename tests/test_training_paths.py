@@ -152,7 +152,7 @@ def test_cuda_graph_path_close_to_eager(tmp_path):
 def test_cuda_compiled_inductor_close_to_eager(tmp_path):
     cuda = synthetic_splits(512, 256, 64, seed=1, device="cuda")
     settings = dict(C=4, N=1, batch_size=128, eval_batch_size=256, max_epochs=1, device="cuda", bf16=False,
-                    test_every_epoch=False)
+                    test_every_epoch=False, compile_mode="default")  # inductor without autotuning: seconds
     losses = {}
     for trainer in ("eager", "compiled"):
         oracle = TrainerOracle(data=cuda, checkpoint_dir=tmp_path / trainer, trainer=trainer, **settings)
@@ -160,3 +160,45 @@ def test_cuda_compiled_inductor_close_to_eager(tmp_path):
         assert not evaluation.failed, evaluation.reason
         losses[trainer] = oracle.records[BEST].train_loss
     np.testing.assert_allclose(losses["compiled"], losses["eager"], rtol=1e-2)
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def test_cli_auto_on_cpu_says_eager_in_one_line(data, capsys):
+    import argparse
+
+    from benchmarks.training.commands import add_trainer_arguments, trainer_from_args
+
+    parser = argparse.ArgumentParser()
+    add_trainer_arguments(parser)
+    args = parser.parse_args(["--device", "cpu", "--C", "4", "--N", "1", "--train-size", "64", "--valid-size", "32",
+                              "--test-size", "32"])
+    assert args.trainer == "auto"
+    oracle = trainer_from_args(args)
+    assert oracle.config.trainer == "eager"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["--trainer auto: CUDA graphs need CUDA and the device is cpu; using eager"]
+    oracle.close()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "--train", "fashion-mnist", "--trainer", "graph"], "--trainer graph captures the training step in a CUDA graph"),
+    (["search", "--train", "fashion-mnist", "--trainer", "batched"], "pmfnas benchmark build"),
+    (["record", BEST, "--trainer", "graph"], "needs --device cuda"),
+])
+def test_cli_refuses_a_path_the_device_cannot_run(argv, message, tmp_path, capsys):
+    from harness.cli import main
+
+    extra = ["--device", "cpu", "--checkpoint-dir", str(tmp_path / "ckpt")]
+    extra += ["--out", str(tmp_path / "out.npz")] if argv[0] == "record" else ["--budget", "5", "--method", "random"]
+    assert main(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pmfnas: error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ckpt").exists() and not (tmp_path / "out.npz").exists()
+
+
+def test_build_refuses_graph_on_cpu_before_writing(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["benchmark", "build", "--out", str(tmp_path / "b"), "--trainer", "graph", "--device", "cpu"]) == 2
+    assert "needs --device cuda" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

@@ -232,21 +232,24 @@ def _spawn(jobs: list[tuple], timeout: float, together: bool) -> list[tuple[str,
     barrier = ctx.Barrier(len(jobs)) if together else None
     procs = [ctx.Process(target=_worker, args=(measure, job, q, barrier, timeout), daemon=True)
              for job, q in zip(jobs, queues)]
-    for p in procs:
-        p.start()
-    deadline = time.monotonic() + timeout
     results = []
-    for p, q in zip(procs, queues):
-        try:
-            results.append(q.get(timeout=max(0.1, deadline - time.monotonic())))
-        except Exception:  # queue.Empty: the process hung or died without a word
-            results.append(("error", f"no result within {timeout:.0f} s" if p.is_alive() else
-                            f"the process ended with exit code {p.exitcode} and no result"))
-    for p in procs:
-        p.join(timeout=5)
-        if p.is_alive():
-            p.kill()
-            p.join(timeout=5)
+    try:
+        for p in procs:
+            p.start()
+        deadline = time.monotonic() + timeout
+        for p, q in zip(procs, queues):
+            try:
+                results.append(q.get(timeout=max(0.1, deadline - time.monotonic())))
+            except Exception:  # queue.Empty: the process hung or died without a word
+                results.append(("error", f"no result within {timeout:.0f} s" if p.is_alive() else
+                                f"the process ended with exit code {p.exitcode} and no result"))
+    finally:  # also when this process is told to stop: no measurement outlives it on the device
+        for p in procs:
+            if p.pid is not None:
+                p.join(timeout=5)
+                if p.is_alive():
+                    p.kill()
+                    p.join(timeout=5)
     return results
 
 
@@ -342,7 +345,9 @@ def run_benchmark(out: str | os.PathLike, *, device: str | None = None, quick: b
         say(line)
         report["rows"].append(result)
         report["total_seconds"] = time.perf_counter() - started
+        report["summary"] = _verdict(report)
         atomic_write(out / "throughput.json", json.dumps(report, indent=2, default=str))
+        atomic_write(out / "throughput.md", markdown(report))
     report["total_seconds"] = time.perf_counter() - started
     report["summary"] = _verdict(report)
     atomic_write(out / "throughput.json", json.dumps(report, indent=2, default=str))
@@ -441,8 +446,12 @@ def add_throughput_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def throughput_command(args: argparse.Namespace) -> int:
+    import signal
+
     from benchmarks.training.config import COMPILE_MODES
 
+    # `timeout` sends SIGTERM: exit through the finally blocks, which end the measurement processes.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     paths = None if not args.trainer else [p.strip() for p in str(args.trainer).split(",") if p.strip()]
     known = ("eager", "graph", "compiled", "batched")
     for p in paths or ():
