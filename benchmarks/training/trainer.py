@@ -39,6 +39,10 @@ recorded history, to ``checkpoint_dir/<settings fingerprint>/<hash of table key 
 is used only to initialise the weights, under a lock and a seed derived from ``(seed, table key)``, and is
 restored afterwards: a trial's result does not depend on which other trials ran before or beside it.
 
+Paths. ``config.trainer`` chooses how each epoch's steps run (:mod:`benchmarks.training.paths`: eager,
+the whole step in a CUDA graph, or ``torch.compile``); model, optimizer, scheduler, generator and
+checkpoints are the same for every path, so a checkpoint written on one is continued on another.
+
 Determinism. On the CPU a resumed run is bitwise the run that never stopped (same process, same thread
 count). On CUDA the default favours speed (cuDNN autotuning, bf16 autocast), so reruns agree only
 approximately; ``deterministic=True`` asks cuDNN for deterministic kernels.
