@@ -42,7 +42,6 @@ one line that says why when it had to fall back to eager.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -422,8 +421,7 @@ class GraphSteps(Steps):
             buffers["images"].copy_(images[begin: begin + size])
             buffers["labels"].copy_(labels[begin: begin + size])
             step()
-        result = _finish(self.loss_sum, self.correct, n)
-        return result
+        return _finish(self.loss_sum, self.correct, n)
 
 
 def make_steps(trainer: str, model, optimizer, scheduler, objective: Objective, *, units: int, batch_size: int,
@@ -445,6 +443,3 @@ def make_steps(trainer: str, model, optimizer, scheduler, objective: Objective, 
                              **common)
     raise ValueError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
 
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return math.ceil(n / batch_size)

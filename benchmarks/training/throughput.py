@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -173,7 +172,9 @@ def measure(row: dict, archs: Sequence[str], sz: dict, device: str, seed: int = 
         torch.cuda.reset_peak_memory_stats(dev)
     data = _data(sz, n, device, seed)
     settings = dict(dataset=data.spec.name, C=sz["C"], N=sz["N"], max_epochs=sz["epochs"], batch_size=sz["batch"],
-                    eval_batch_size=sz["eval_batch"], device=device, bf16=True, channels_last=dev.type == "cuda",
+                    eval_batch_size=sz["eval_batch"], device=device, bf16=True,
+                    # channels_last as the device check's trial; the batched network is built for NCHW
+                    channels_last=dev.type == "cuda" and not row.get("batched"),
                     test_every_epoch=False, trainer=row["trainer"],
                     compile_mode=row.get("compile_mode", "max-autotune-no-cudagraphs"), seed=seed)
     out = {"images_per_epoch_measured": n, "scale_to_full_epoch": scale, "cells": []}
