@@ -30,7 +30,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 @pytest.fixture(scope="module")
 def data():
-    return fashion_mnist_or_fail(train_size=136, valid_size=64, test_size=50)
+    return fashion_mnist_or_fail(train_size=136, valid_size=64, test_size=64)
 
 
 def _curves(data, tmp_path, trainer, arch=BEST, epochs=2, **extra):
@@ -110,7 +110,7 @@ def test_batched_group_on_graph_path_equals_eager(data):
 def test_compiled_path_matches_eager_within_tolerance(data, tmp_path):
     """Dynamo + AOTAutograd (backend aot_eager): the compiled graphs of forward and backward, decomposed ops."""
     pytest.importorskip("torch._dynamo")
-    small = dict(max_epochs=1, batch_size=68, eval_batch_size=64)  # no partial batch: one compiled shape each
+    small = dict(max_epochs=1, batch_size=68, eval_batch_size=64)  # no partial batch: one compiled shape each (train, eval)
     eager, _ = _curves(data, tmp_path, "eager", epochs=1, **small)
     compiled, _ = _curves(data, tmp_path, "compiled", epochs=1, compile_backend="aot_eager", **small)
     for key in CURVES:
