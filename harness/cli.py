@@ -188,6 +188,11 @@ def _check_real_training(args: argparse.Namespace, what: str) -> None:
     """torch installed and the asked device(s) present, before anything is loaded or trained."""
     require_torch(what)
     check_device(args.device)
+    import torch
+
+    from benchmarks.training.paths import resolve_trainer
+
+    resolve_trainer(args.trainer, args.device or ("cuda" if torch.cuda.is_available() else "cpu"))  # refuses what cannot run
     if getattr(args, "processes", False):  # --devices without --processes is refused on its own below
         for device in str(args.devices or "").split(","):
             if device.strip():
@@ -407,8 +412,8 @@ def _add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str) -
 
 def _add_build_commands(bench_cmds) -> None:
     """``benchmark build`` and ``benchmark throughput``: their options parse without torch; running them needs it."""
-    from benchmarks.training.build import (add_build_arguments, add_throughput_arguments, build_command,
-                                           throughput_command)
+    from benchmarks.training.build import add_build_arguments, build_command
+    from benchmarks.training.throughput import add_throughput_arguments, throughput_command
 
     def needs_torch(command):
         def run(args: argparse.Namespace) -> int:
@@ -421,7 +426,8 @@ def _add_build_commands(bench_cmds) -> None:
     build = bench_cmds.add_parser("build", help="train NB201 cells on Fashion-MNIST into a tabular benchmark (GPU)")
     add_build_arguments(build)
     build.set_defaults(func=needs_torch(build_command))
-    throughput = bench_cmds.add_parser("throughput", help="arch-epochs per second: batched vs one-model training")
+    throughput = bench_cmds.add_parser("throughput", help="arch-epochs/s and TFLOP/s of every trainer path "
+                                                                  "(eager, processes, graph, compiled, batched)")
     add_throughput_arguments(throughput)
     throughput.set_defaults(func=needs_torch(throughput_command))
 

@@ -12,5 +12,8 @@ nothing heavy, the modules do:
 * :mod:`benchmarks.training.trainer` — ``TrainerOracle`` (a ``FidelityOracle`` that trains, checkpoints,
   resumes and records) and ``TrainConfig``; ``TrainerOracle.to_table(name)`` writes what it trained in
   the open tabular format, so a real search can be replayed on its own recording;
+* :mod:`benchmarks.training.paths` — how a training step runs: eager, captured in a CUDA graph, or compiled
+  (``--trainer``), with ``resolve_trainer`` for ``auto``;
+* :mod:`benchmarks.training.throughput` — ``pmfnas benchmark throughput``: arch-epochs/s and TFLOP/s of every path;
 * :mod:`benchmarks.training.device_check` — the GPU check behind ``python -m benchmarks.device_check``.
 """

@@ -56,6 +56,7 @@ from torch import nn
 from benchmarks.spaces.nb201 import EDGES, OPS, NB201Space
 from benchmarks.training.data import DataSplits, draw_augmentation, make_batch, synthetic_splits
 from benchmarks.training.nb201_model import NB201Network, build_network
+from benchmarks.training.paths import BATCHED, _per_arch_loss, make_steps
 from benchmarks.training.trainer import _INIT_LOCK, TrainConfig, trial_seed
 
 __all__ = ["BatchedNB201", "BatchedCell", "BatchedResBlock", "BatchedLinear", "GroupResult", "init_networks",
@@ -371,54 +372,6 @@ def _sgd_step(model, optimizer, scheduler, x, y, bf16: bool):
     return losses, logits
 
 
-def _per_arch_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str) -> torch.Tensor:
-    """(batch, K, classes) logits -> (K,) cross-entropy of each architecture (mean or sum over the batch)."""
-    b, k, _ = logits.shape
-    log_probs = F.log_softmax(logits.float(), dim=2)
-    losses = -log_probs.gather(2, y.view(b, 1, 1).expand(b, k, 1)).squeeze(2)  # (batch, K)
-    return losses.mean(0) if reduction == "mean" else losses.sum(0)
-
-
-def _train_epoch(model, optimizer, scheduler, generator, data: DataSplits, config: TrainConfig, device, bf16: bool):
-    spec = data.spec
-    model.train()
-    n = len(data.train_y)
-    order = torch.randperm(n, generator=generator)
-    offsets, flips = draw_augmentation(n, spec, generator)
-    order, offsets, flips = (t.to(device) for t in (order, offsets, flips))
-    stats = data.stats()
-    K = model.K
-    loss_sum = torch.zeros(K, device=device, dtype=torch.float64)
-    correct = torch.zeros(K, device=device, dtype=torch.int64)
-    for begin in range(0, n, config.batch_size):
-        index = order[begin: begin + config.batch_size]
-        x = make_batch(data.train_x[index], spec, offsets=offsets[begin: begin + config.batch_size],
-                       flips=flips[begin: begin + config.batch_size], stats=stats)
-        y = data.train_y[index]
-        losses, logits = _sgd_step(model, optimizer, scheduler, x, y, bf16)
-        loss_sum += losses.detach().double() * len(y)
-        correct += (logits.detach().argmax(2) == y[:, None]).sum(0)
-    return (loss_sum / n).tolist(), (100.0 * correct.double() / n).tolist()
-
-
-@torch.no_grad()
-def _evaluate(model, data: DataSplits, images, labels, config: TrainConfig, device, bf16: bool):
-    model.eval()
-    stats = data.stats()
-    K = model.K
-    loss_sum = torch.zeros(K, device=device, dtype=torch.float64)
-    correct = torch.zeros(K, device=device, dtype=torch.int64)
-    n = len(labels)
-    for begin in range(0, n, config.eval_batch_size):
-        x = make_batch(images[begin: begin + config.eval_batch_size], data.spec, stats=stats)
-        y = labels[begin: begin + config.eval_batch_size]
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        loss_sum += _per_arch_loss(logits, y, "sum").double()
-        correct += (logits.argmax(2) == y[:, None]).sum(0)
-    return (loss_sum / n).tolist(), (100.0 * correct.double() / n).tolist()
-
-
 CURVE_KEYS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
 
 
@@ -453,6 +406,10 @@ def train_group(archs: Sequence[str], data: DataSplits, config: TrainConfig, *,
                                 weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=E * steps, eta_min=0.0)
     generator = torch.Generator().manual_seed(shared_data_seed(config.seed))
+    steps_runner = make_steps(config.trainer, model, optimizer, scheduler, BATCHED, units=K, batch_size=config.batch_size,
+                              eval_batch_size=config.eval_batch_size, device=device, bf16=bf16,
+                              channels_last=config.channels_last, compile_mode=config.compile_mode,
+                              compile_backend=config.compile_backend)
     curves = {key: np.full((K, E), np.nan, dtype=np.float64) for key in CURVE_KEYS}
     failed = np.zeros(K, dtype=bool)
     fail_epoch = np.zeros(K, dtype=np.int64)
@@ -463,13 +420,13 @@ def train_group(archs: Sequence[str], data: DataSplits, config: TrainConfig, *,
     for epoch in range(1, E + 1):
         _sync(device)
         mark = time.perf_counter()
-        train_loss, train_acc = _train_epoch(model, optimizer, scheduler, generator, data, config, device, bf16)
-        valid_loss, valid_acc = _evaluate(model, data, data.valid_x, data.valid_y, config, device, bf16)
+        train_loss, train_acc = steps_runner.train_epoch(generator, data)
+        valid_loss, valid_acc = steps_runner.evaluate(data, data.valid_x, data.valid_y)
         _sync(device)
         wall[epoch - 1] = time.perf_counter() - mark
         if config.test_every_epoch or epoch == E:
             mark = time.perf_counter()
-            test_loss, test_acc = _evaluate(model, data, data.test_x, data.test_y, config, device, bf16)
+            test_loss, test_acc = steps_runner.evaluate(data, data.test_x, data.test_y)
             _sync(device)
             test_wall[epoch - 1] = time.perf_counter() - mark
         else:
@@ -491,7 +448,7 @@ def train_group(archs: Sequence[str], data: DataSplits, config: TrainConfig, *,
             callback(event="epoch", epoch=epoch, model=model, result=result)
         if failed.all():
             break
-    del model, optimizer
+    del model, optimizer, steps_runner
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return result

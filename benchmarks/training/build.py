@@ -312,6 +312,7 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                     weight_decay: float = 5e-4, bf16: bool = True, deterministic: bool = False,
                     test_every_epoch: bool = True, eval_batch_size: int = 1024, cost_sample: int = 32,
                     cost_epochs: int = 1, cost_features: str = "ops", name: str = DEFAULT_NAME, data=None,
+                    trainer: str = "auto", compile_mode: str = "max-autotune-no-cudagraphs",
                     max_chunks: int | None = None, time_budget_s: float | None = None,
                     progress: Callable[[str], None] | None = print, callback: Callable[..., None] | None = None) -> dict:
     """Train ``archs`` (default: the 6,466 canonical NB201 cells) into ``out_dir`` chunk by chunk; resumable.
@@ -323,6 +324,12 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     duration would exceed the budget. ``callback(event=..., **info)`` is called with ``event="epoch"``
     (``chunk``, ``epoch``, ``model``, ``result``, ``archs``) after each epoch of each group and
     ``event="chunk"`` (``chunk``, ``path``) after each chunk is written.
+
+    ``trainer`` is how every group's step runs (:func:`benchmarks.training.paths.resolve_trainer` with
+    ``batched=True``: ``batched`` = the batched network stepped eagerly, ``graph`` = its whole step in a
+    CUDA graph, ``compiled`` = ``torch.compile``, ``auto`` = the fastest the device has, saying why when it
+    falls back); the cost-model sample, trained alone, uses the same path, as a search would. It does not
+    change results (within the paths' tolerance) and may change between runs on one ``out_dir``.
 
     Returns a summary: ``built`` / ``skipped`` chunk indices, ``n_chunks``, ``complete``, ``stopped``
     (why it stopped early, or None), ``seconds`` and ``manifest``.
@@ -342,6 +349,11 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     if cost_features not in COST_MODELS:
         raise ValueError(f"cost_features={cost_features!r} must be one of {COST_MODELS}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    from benchmarks.training.paths import resolve_trainer
+
+    path, note = resolve_trainer(trainer, dev, batched=True)
+    if note:
+        say(note)
     if data is not None:
         train_size, valid_size, test_size = (data.sizes[k] for k in ("train", "valid", "test"))
         split_seed, dataset = data.split_seed, data.spec.name
@@ -349,7 +361,7 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                          momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, seed=seed,
                          split_seed=split_seed, train_size=train_size, valid_size=valid_size, test_size=test_size,
                          device=str(dev), bf16=bf16, deterministic=deterministic, test_every_epoch=test_every_epoch,
-                         eval_batch_size=eval_batch_size)
+                         eval_batch_size=eval_batch_size, trainer=path, compile_mode=compile_mode)
     settings = {k: getattr(config, k) for k in _RECIPE_SETTINGS}
     settings.update(epochs=epochs, chunk_size=chunk_size, batch_k=batch_k, cost_sample=cost_sample,
                     cost_epochs=cost_epochs, cost_features=cost_features, n_archs=len(archs), archs_source=source,
@@ -383,7 +395,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                     "expected_of_canonical": N_CANONICAL if source == "canonical" else None,
                     "seconds_derivation": SECONDS_DERIVATION, "cost_model": None, "runs": []}
     run = {"started": _now(), "status": "running", "hardware": _hardware(dev), "torch": torch.__version__,
-           **_git_commit(), "batch_k": batch_k, "built": []}
+           **_git_commit(), "batch_k": batch_k, "trainer": {"asked": trainer, "used": path, "note": note,
+                                                             "compile_mode": compile_mode}, "built": []}
     manifest.setdefault("runs", []).append(run)
     _write_json_atomic(manifest_path, manifest)
 
@@ -661,6 +674,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"the merged table's name (default {DEFAULT_NAME})")
     parser.add_argument("--merge", default=None, metavar="OUT.npz", help="afterwards merge all chunks into this table")
     parser.add_argument("--quiet", action="store_true")
+    from benchmarks.training.commands import add_path_arguments
+
+    add_path_arguments(parser)
 
 
 def build_command(args: argparse.Namespace) -> int:
@@ -676,7 +692,7 @@ def build_command(args: argparse.Namespace) -> int:
         train_size=args.train_size, valid_size=args.valid_size, test_size=args.test_size, batch_size=args.batch_size,
         lr=args.lr, bf16=not args.no_bf16, test_every_epoch=not args.test_final_only, cost_sample=args.cost_sample,
         cost_epochs=args.cost_epochs, cost_features=args.cost_features, name=args.name, max_chunks=args.max_chunks,
-        time_budget_s=args.time_budget, progress=say)
+        time_budget_s=args.time_budget, progress=say, trainer=args.trainer, compile_mode=args.compile_mode)
     done = summary["n_chunks"] - sum(not chunk_path(args.out, i).is_file() for i in range(summary["n_chunks"]))
     print(f"{args.out}: {done}/{summary['n_chunks']} chunks ({len(summary['built'])} built now, "
           f"{len(summary['skipped'])} already there)" + (f"; stopped: {summary['stopped']}" if summary["stopped"] else ""))

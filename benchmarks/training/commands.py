@@ -8,6 +8,7 @@ Searches themselves have one entry point, the harness (``harness.cli``, ``harnes
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -15,13 +16,35 @@ import numpy as np
 
 # The options parse without torch (the CLI then says that real training needs the train extra);
 # the trainer, which imports torch, is imported only to train.
-from benchmarks.training.config import SPACES, TrainConfig
+from benchmarks.training.config import COMPILE_MODES, SPACES, TRAINER_CHOICES, TrainConfig
 
 if TYPE_CHECKING:
     from benchmarks.tabular import TabularBenchmark
     from benchmarks.training.trainer import TrainerOracle
 
-__all__ = ["add_trainer_arguments", "trainer_from_args", "record"]
+__all__ = ["add_trainer_arguments", "add_path_arguments", "trainer_from_args", "resolved_trainer", "record"]
+
+
+def add_path_arguments(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--trainer`` and ``--compile-mode``: how the training step runs (:mod:`benchmarks.training.paths`)."""
+    parser.add_argument("--trainer", choices=TRAINER_CHOICES, default=default,
+                        help="how the training step runs: eager; graph (the whole step captured in a CUDA graph and "
+                             "replayed); compiled (torch.compile, see --compile-mode); batched (K cells as one network: "
+                             "benchmark build only); auto (default): graph on CUDA, eager elsewhere, saying why")
+    parser.add_argument("--compile-mode", choices=COMPILE_MODES, default=COMPILE_MODES[0],
+                        help=f"torch.compile mode of --trainer compiled (default {COMPILE_MODES[0]}; reduce-overhead "
+                             "adds CUDA graphs)")
+
+
+def resolved_trainer(args: argparse.Namespace, device: str, *, batched: bool = False, say=None) -> str:
+    """The path ``args.trainer`` runs on ``device`` (ValueError for a path the device cannot run); the reason
+    for falling back to eager, if any, goes to ``say`` (default: one line on stderr)."""
+    from benchmarks.training.paths import resolve_trainer
+
+    path, note = resolve_trainer(getattr(args, "trainer", "auto"), device, batched=batched)
+    if note:
+        (say or (lambda line: print(line, file=sys.stderr, flush=True)))(note)
+    return path
 
 
 def add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str = "--dataset") -> None:
@@ -56,6 +79,7 @@ def add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str = "
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--checkpoint-dir", default=None, help="where checkpoints go (default: a temporary directory)")
     parser.add_argument("--resume", action="store_true", help="continue architectures checkpointed in --checkpoint-dir")
+    add_path_arguments(parser)
 
 
 def trainer_from_args(args: argparse.Namespace) -> TrainerOracle:
@@ -71,7 +95,8 @@ def trainer_from_args(args: argparse.Namespace) -> TrainerOracle:
                     nb101_modules=args.nb101_modules, max_epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, seed=args.train_seed, split_seed=args.split_seed,
                     train_size=args.train_size, valid_size=args.valid_size, test_size=args.test_size,
-                    device=device, bf16=not args.no_bf16, channels_last=args.channels_last),
+                    device=device, bf16=not args.no_bf16, channels_last=args.channels_last,
+                    trainer=resolved_trainer(args, device), compile_mode=args.compile_mode),
         fidelities=fidelities, checkpoint_dir=args.checkpoint_dir, reuse_checkpoints=args.resume)
     oracle.prepare()  # a missing dataset is a usage error, not a failed trial
     return oracle

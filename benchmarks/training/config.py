@@ -10,9 +10,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-__all__ = ["SPACES", "TrainConfig"]
+__all__ = ["SPACES", "TRAINERS", "TRAINER_CHOICES", "COMPILE_MODES", "TrainConfig"]
 
 SPACES = ("nb201", "nb101")
+# How a trial's training step runs (benchmarks.training.paths). They compute the same curve (within the
+# tolerance documented there), so the choice is not part of the settings fingerprint: a checkpoint written
+# by one path is continued by any other.
+TRAINERS = ("eager", "graph", "compiled")
+# What --trainer accepts: "auto" picks the fastest path the device has; "batched" trains K cells as one
+# network (benchmark build and the throughput benchmark only).
+TRAINER_CHOICES = ("auto", "eager", "graph", "compiled", "batched")
+COMPILE_MODES = ("max-autotune-no-cudagraphs", "reduce-overhead", "default")
 _NB201_ONLY = ("C", "N")
 _NB101_ONLY = ("nb101_stem_channels", "nb101_stacks", "nb101_modules")
 
@@ -27,6 +35,9 @@ class TrainConfig:
     ``bf16`` applies bf16 autocast on CUDA devices that support it (ignored on the CPU).
     ``test_every_epoch=False`` evaluates the test split only at the last epoch of each ``evaluate``
     call (the fidelities the search stopped at) instead of after every epoch.
+    ``trainer`` is how the step runs (:mod:`benchmarks.training.paths`: ``eager``, ``graph`` = the whole
+    step in a CUDA graph, ``compiled`` = ``torch.compile`` with ``compile_mode`` and ``compile_backend``);
+    like ``eval_batch_size`` it is left out of the fingerprint.
     """
 
     dataset: str = "fashion-mnist"
@@ -54,10 +65,18 @@ class TrainConfig:
     deterministic: bool = False
     test_every_epoch: bool = True
     eval_batch_size: int = 1024
+    trainer: str = "eager"
+    compile_mode: str = "max-autotune-no-cudagraphs"
+    compile_backend: str = "inductor"
 
     def __post_init__(self):
         if self.space not in SPACES:
             raise ValueError(f"space={self.space!r} must be one of {', '.join(SPACES)}")
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"trainer={self.trainer!r} must be one of {', '.join(TRAINERS)} (resolve 'auto' with "
+                             "benchmarks.training.paths.resolve_trainer first)")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode={self.compile_mode!r} must be one of {', '.join(COMPILE_MODES)}")
         for name in ("C", "N", "max_epochs", "batch_size", "eval_batch_size") + _NB101_ONLY:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "N" else 1):
@@ -71,7 +90,7 @@ class TrainConfig:
         The other space's size options are left out, and for NB201 ``space`` too, so NB201 settings
         hash as they did before NB101 existed (their checkpoints are still found).
         """
-        ignored = {"data_root", "test_every_epoch", "eval_batch_size"}
+        ignored = {"data_root", "test_every_epoch", "eval_batch_size", "trainer", "compile_mode", "compile_backend"}
         ignored |= {"space", *_NB101_ONLY} if self.space == "nb201" else set(_NB201_ONLY)
         relevant = {k: v for k, v in dataclasses.asdict(self).items() if k not in ignored}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

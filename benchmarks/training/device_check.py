@@ -17,6 +17,11 @@ What it measures (a few minutes on one GPU; seconds on a CPU with ``--quick``):
    epoch as in NAS-Bench-201's cifar10-valid protocol. Reports seconds per epoch (train + valid, what
    the oracle charges) for every epoch; the steady state is the median of the epochs after the first
    (which includes cuDNN autotuning).
+3b. ``resume_<path>`` and ``paths_<path>`` for each of ``--trainers`` (default ``graph``; see
+   :mod:`benchmarks.training.paths`): the resume equivalence of check 2 with the trainer on that path (same
+   tolerance), and the path's curve against eager's from the same seed (fp32, deterministic cuDNN):
+   train and validation losses of every epoch within ``PATH_RTOL`` relative, weights within
+   ``RESUME_RTOL``/``RESUME_ATOL`` — on the CPU the graph path's step runs uncaptured and must be bitwise eager.
 4. ``concurrent``: K trials at once, as K processes (``torch.multiprocessing``, spawn), each with its
    own copy of the data on the device. K = min(--max-concurrent, floor(0.8 * free memory / per-trial
    memory)), where the per-trial memory is the single trial's peak reserved memory plus 1 GiB of CUDA
@@ -28,7 +33,7 @@ What it measures (a few minutes on one GPU; seconds on a CPU with ``--quick``):
    the CPU not more than the number of cores; a gain beyond that means a disturbed measurement (e.g. the
    single trial ran under load) and is flagged in the report rather than taken as a result.
 
-Writes ``DIR/device_check.json`` and ``DIR/device_check.md``; exit status 0 when checks 1 and 2 pass.
+Writes ``DIR/device_check.json`` and ``DIR/device_check.md``; exit status 0 when checks 1, 2 and 3b pass.
 """
 from __future__ import annotations
 
@@ -53,6 +58,7 @@ from benchmarks.training.trainer import TrainerOracle
 BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 RESUME_RTOL, RESUME_ATOL = 1e-4, 1e-5
 CONTEXT_BYTES = 1 << 30
+PATH_RTOL = 1e-3  # a path's losses vs eager's on the GPU: rounding of the update and of reordered sums only
 PLAUSIBLE_EXCESS = 1.25  # measured gains up to 25 % above the ideal K× pass as noise
 
 
@@ -105,11 +111,11 @@ def _compare(a: dict, b: dict) -> tuple[float, bool, bool]:
     return worst, close, equal
 
 
-def check_resume(device: torch.device, sz: dict, fast: bool) -> dict:
+def check_resume(device: torch.device, sz: dict, fast: bool, trainer: str = "eager") -> dict:
     data = synthetic_splits(sz["resume_train"], 512 if not sz.get("quick") else 64, 64, seed=1, device=device)
     epochs = sz["resume_epochs"]
     settings = dict(C=sz["C"], N=sz["N"], max_epochs=epochs, batch_size=sz["batch"], device=str(device),
-                    bf16=fast, channels_last=fast, deterministic=not fast, test_every_epoch=False)
+                    bf16=fast, channels_last=fast, deterministic=not fast, test_every_epoch=False, trainer=trainer)
     with tempfile.TemporaryDirectory() as tmp:
         resumed = TrainerOracle(data=data, checkpoint_dir=Path(tmp) / "a", **settings)
         first = resumed.evaluate(BEST_CELL, epochs // 2)
@@ -120,12 +126,40 @@ def check_resume(device: torch.device, sz: dict, fast: bool) -> dict:
     loss_close = bool(torch.allclose(torch.tensor(second.losses), torch.tensor(whole.losses), rtol=1e-4, atol=1e-6))
     ok = (not second.failed and not whole.failed and close and loss_close
           and abs(second.cost - sum(resumed.records[BEST_CELL].seconds[epochs // 2:])) < 1e-6)
-    return {"ok": ok, "mode": "bf16+channels_last (informational)" if fast else "fp32 deterministic",
+    return {"ok": ok, "trainer": trainer,
+            "mode": "bf16+channels_last (informational)" if fast else "fp32 deterministic",
             "epochs": epochs, "first_call_epochs": epochs // 2, "max_abs_weight_diff": worst,
             "weights_bitwise_equal": equal, "weights_allclose": close, "valid_losses_close": loss_close,
             "resumed_valid": second.values.tolist(), "fresh_valid": whole.values.tolist(),
             "resumed_losses": second.losses.tolist(), "fresh_losses": whole.losses.tolist(),
             "first_call_cost": first.cost, "second_call_cost": second.cost, "tolerance": {"rtol": RESUME_RTOL, "atol": RESUME_ATOL}}
+
+
+def check_path(device: torch.device, sz: dict, trainer: str) -> dict:
+    """The curve of ``trainer`` against eager's from the same seed (fp32, deterministic cuDNN)."""
+    data = synthetic_splits(sz["resume_train"], 512 if not sz.get("quick") else 64, 64, seed=1, device=device)
+    epochs = sz["resume_epochs"]
+    settings = dict(C=sz["C"], N=sz["N"], max_epochs=epochs, batch_size=sz["batch"], device=str(device),
+                    bf16=False, channels_last=False, deterministic=True, test_every_epoch=False)
+    records, weights = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("eager", trainer):
+            oracle = TrainerOracle(data=data, checkpoint_dir=Path(tmp) / name, trainer=name, **settings)
+            evaluation = oracle.evaluate(BEST_CELL, epochs)
+            if evaluation.failed:
+                return {"ok": False, "trainer": trainer, "failed": f"{name}: {evaluation.reason}"}
+            records[name] = oracle.records[BEST_CELL]
+            weights[name] = oracle.load_checkpoint(BEST_CELL)["model"]
+    worst, close, equal = _compare(weights["eager"], weights[trainer])
+    a, b = records["eager"], records[trainer]
+    losses_a = torch.tensor(a.train_loss + a.valid_loss, dtype=torch.float64)
+    losses_b = torch.tensor(b.train_loss + b.valid_loss, dtype=torch.float64)
+    rel = float(((losses_b - losses_a).abs() / losses_a.abs()).max())
+    ok = rel <= PATH_RTOL and close
+    return {"ok": ok, "trainer": trainer, "captured": device.type == "cuda" and trainer == "graph",
+            "max_rel_loss_diff": rel, "loss_rtol": PATH_RTOL, "max_abs_weight_diff": worst, "weights_allclose": close,
+            "weights_bitwise_equal": equal, "eager_valid_loss": a.valid_loss, "path_valid_loss": b.valid_loss,
+            "eager_seconds": a.seconds, "path_seconds": b.seconds}
 
 
 def run_trial(device_name: str, sz: dict, seed: int = 0) -> dict:
@@ -238,12 +272,19 @@ def markdown(report: dict) -> str:
     fb = report.get("forward_backward", {})
     lines.append(f"- forward/backward: {'PASS' if fb.get('ok') else 'FAIL'} (loss {fb.get('loss', float('nan')):.4f}, "
                  f"{fb.get('params')} params)")
-    for key in ("resume", "resume_fast"):
+    for key in ["resume", "resume_fast"] + [k for k in report if k.startswith("resume_") and k != "resume_fast"]:
         r = report.get(key)
         if r:
             verdict = "PASS" if r.get("ok") else ("FAIL" if key == "resume" else "differs (informational)")
-            lines.append(f"- resume equivalence, {r.get('mode')}: {verdict}; max |Δw| = {r.get('max_abs_weight_diff', float('nan')):.3g}, "
+            lines.append(f"- resume equivalence, {r.get('trainer', 'eager')} path, {r.get('mode')}: {verdict}; max |Δw| = {r.get('max_abs_weight_diff', float('nan')):.3g}, "
                          f"bitwise equal: {r.get('weights_bitwise_equal')}, tolerance rtol={RESUME_RTOL}, atol={RESUME_ATOL}")
+    for key in [k for k in report if k.startswith("paths_")]:
+        r = report[key]
+        lines.append(f"- {r.get('trainer')} path vs eager (fp32, deterministic, same seed): "
+                     f"{'PASS' if r.get('ok') else 'FAIL'}; max relative loss difference "
+                     f"{r.get('max_rel_loss_diff', float('nan')):.3g} (tolerance {PATH_RTOL}), max |Δw| = "
+                     f"{r.get('max_abs_weight_diff', float('nan')):.3g}, bitwise equal: {r.get('weights_bitwise_equal')}"
+                     + (f"; {r['failed']}" if r.get("failed") else ""))
     s = report.get("single")
     if s and "steady_seconds_per_epoch" in s:
         lines.append(f"- one trial (best cell, C={report['sizes']['C']}, N={report['sizes']['N']}, "
@@ -276,6 +317,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-concurrent", type=int, default=8, help="cap on K concurrent trials (default 8)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per throughput trial")
     parser.add_argument("--skip-concurrent", action="store_true")
+    parser.add_argument("--trainers", default="graph",
+                        help="comma-separated paths whose resume equivalence and curve vs eager are checked "
+                             "(graph, compiled; default graph; 'none' for none)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for the concurrent part")
     args = parser.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -299,6 +343,12 @@ def main(argv=None) -> int:
     step("resume", lambda: check_resume(device, sz, fast=False))
     if device.type == "cuda":
         step("resume_fast", lambda: check_resume(device, sz, fast=True))
+    trainers = [] if args.trainers.strip() == "none" else [t.strip() for t in args.trainers.split(",") if t.strip()]
+    for trainer in trainers:
+        if trainer not in ("graph", "compiled"):
+            parser.error(f"--trainers {trainer!r}: give graph and/or compiled")
+        step(f"resume_{trainer}", lambda: check_resume(device, sz, fast=False, trainer=trainer))
+        step(f"paths_{trainer}", lambda: check_path(device, sz, trainer))
     step("single", lambda: run_trial(str(device), sz))
     if not args.skip_concurrent and "single" in report:
         k, rule = choose_k(device, report["single"], args.max_concurrent)
@@ -310,7 +360,8 @@ def main(argv=None) -> int:
             if concurrent["implausible"]:
                 print(f"warning: {concurrent['implausible']}", file=sys.stderr)
     report["total_seconds"] = time.perf_counter() - started
-    ok = bool(report.get("forward_backward", {}).get("ok")) and bool(report.get("resume", {}).get("ok"))
+    ok = (bool(report.get("forward_backward", {}).get("ok")) and bool(report.get("resume", {}).get("ok"))
+          and all(bool(report.get(f"{kind}_{t}", {}).get("ok")) for t in trainers for kind in ("resume", "paths")))
     report["ok"] = ok
     atomic_write(out / "device_check.json", json.dumps(report, indent=2, default=str))
     atomic_write(out / "device_check.md", markdown(report))

@@ -39,6 +39,10 @@ recorded history, to ``checkpoint_dir/<settings fingerprint>/<hash of table key 
 is used only to initialise the weights, under a lock and a seed derived from ``(seed, table key)``, and is
 restored afterwards: a trial's result does not depend on which other trials ran before or beside it.
 
+Paths. ``config.trainer`` chooses how each epoch's steps run (:mod:`benchmarks.training.paths`: eager,
+the whole step in a CUDA graph, or ``torch.compile``); model, optimizer, scheduler, generator and
+checkpoints are the same for every path, so a checkpoint written on one is continued on another.
+
 Determinism. On the CPU a resumed run is bitwise the run that never stopped (same process, same thread
 count). On CUDA the default favours speed (cuDNN autotuning, bf16 autocast), so reruns agree only
 approximately; ``deterministic=True`` asks cuDNN for deterministic kernels.
@@ -59,16 +63,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from benchmarks.oracle import Evaluation
 from benchmarks.spaces.nb101 import NB101Space
 from benchmarks.spaces.nb201 import NB201Space
 from benchmarks.tabular import TabularBenchmark
 from benchmarks.training.config import _NB101_ONLY, _NB201_ONLY, SPACES, TrainConfig  # noqa: F401 (re-exported)
-from benchmarks.training.data import DataSplits, draw_augmentation, load_dataset, make_batch
+from benchmarks.training.data import DataSplits, load_dataset
 from benchmarks.training.nb101_model import build_nb101_network, require_nasbench_pytorch
 from benchmarks.training.nb201_model import build_network, count_parameters
+from benchmarks.training.paths import SINGLE, make_steps
 from benchmarks.files import atomic_output, atomic_write
 
 __all__ = ["SPACES", "TrainConfig", "TrialRecord", "TrainerOracle", "trial_seed"]
@@ -386,13 +390,13 @@ class TrainerOracle:
     def _train(self, record: TrialRecord, target: int, data: DataSplits, stop=None) -> float:
         """Train ``record`` from its last epoch to ``target`` (or until ``stop`` is set); return the charged seconds."""
         c = self.config
-        steps = math.ceil(len(data.train_y) / c.batch_size)
+        n_steps = math.ceil(len(data.train_y) / c.batch_size)
         charged = 0.0
         epoch = record.epochs_done + 1
         mark = time.perf_counter()  # start of what a failure in the current epoch is charged from
         state = None
         try:
-            state = self._build(record, steps, data)
+            state = self._build(record, n_steps, data)
             if record.epochs_done > 0:
                 checkpoint = torch.load(self.checkpoint_path(record.arch, record.repeat), map_location=self.device,
                                         weights_only=True)
@@ -405,6 +409,7 @@ class TrainerOracle:
                 scheduler.load_state_dict(checkpoint["scheduler"])
                 generator.set_state(checkpoint["generator"].cpu())
                 del checkpoint
+            state = (*state, self._steps(*state[:3]))
             for epoch in range(record.epochs_done + 1, target + 1):
                 if stop is not None and stop.is_set():
                     break
@@ -413,13 +418,13 @@ class TrainerOracle:
                 train_loss, train_acc = self._train_epoch(state, data)
                 if not math.isfinite(train_loss):
                     raise _Diverged(f"training loss became {train_loss} in epoch {epoch}")
-                valid_loss, valid_acc = self._eval(state[0], data, data.valid_x, data.valid_y)
+                valid_loss, valid_acc = self._eval(state, data, data.valid_x, data.valid_y)
                 if not math.isfinite(valid_loss):
                     raise _Diverged(f"validation loss became {valid_loss} after epoch {epoch}")
                 self._sync()
                 seconds = time.perf_counter() - mark
                 if c.test_every_epoch or epoch == target:
-                    test_loss, test_acc = self._eval(state[0], data, data.test_x, data.test_y)
+                    test_loss, test_acc = self._eval(state, data, data.test_x, data.test_y)
                 else:
                     test_loss = test_acc = float("nan")
                 record.seconds.append(_f32(seconds))
@@ -459,53 +464,24 @@ class TrainerOracle:
         record.reason = reason
         atomic_write(self.failure_path(record.arch, record.repeat), json.dumps(record.to_dict()))
 
-    def _train_epoch(self, state, data: DataSplits) -> tuple[float, float]:
-        model, optimizer, scheduler, generator = state
-        c, spec = self.config, data.spec
-        model.train()
-        n = len(data.train_y)
-        # All of the epoch's randomness is drawn up front on the CPU and copied once.
-        order = torch.randperm(n, generator=generator)
-        offsets, flips = draw_augmentation(n, spec, generator)
-        order, offsets, flips = (t.to(self.device) for t in (order, offsets, flips))
-        stats = data.stats()
-        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        for begin in range(0, n, c.batch_size):
-            index = order[begin: begin + c.batch_size]
-            x = make_batch(data.train_x[index], spec, offsets=offsets[begin: begin + c.batch_size],
-                           flips=flips[begin: begin + c.batch_size], stats=stats, channels_last=c.channels_last)
-            y = data.train_y[index]
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach().double() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-        return float(loss_sum.item() / n), 100.0 * float(correct.item()) / n
-
-    @torch.no_grad()
-    def _eval(self, model, data: DataSplits, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    def _steps(self, model, optimizer, scheduler):
+        """How this trial's epochs run: the path of ``config.trainer`` (:mod:`benchmarks.training.paths`)."""
         c = self.config
-        model.eval()
-        stats = data.stats()
-        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        n = len(labels)
-        for begin in range(0, n, c.eval_batch_size):
-            x = make_batch(images[begin: begin + c.eval_batch_size], data.spec, stats=stats, channels_last=c.channels_last)
-            y = labels[begin: begin + c.eval_batch_size]
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-                logits = model(x)
-            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
-            correct += (logits.argmax(1) == y).sum()
-        return float(loss_sum.item() / n), 100.0 * float(correct.item()) / n
+        return make_steps(c.trainer, model, optimizer, scheduler, SINGLE, units=1, batch_size=c.batch_size,
+                          eval_batch_size=c.eval_batch_size, device=self.device, bf16=self.use_bf16,
+                          channels_last=c.channels_last, compile_mode=c.compile_mode, compile_backend=c.compile_backend)
+
+    def _train_epoch(self, state, data: DataSplits) -> tuple[float, float]:
+        """One epoch of the trial ``state`` = (model, optimizer, scheduler, generator, steps): loss and accuracy."""
+        (loss,), (accuracy,) = state[4].train_epoch(state[3], data)
+        return loss, accuracy
+
+    def _eval(self, state, data: DataSplits, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+        (loss,), (accuracy,) = state[4].evaluate(data, images, labels)
+        return loss, accuracy
 
     def _save(self, record: TrialRecord, state, epoch: int) -> None:
-        model, optimizer, scheduler, generator = state
+        model, optimizer, scheduler, generator = state[:4]
         payload = {"arch": record.arch, "epoch": epoch, "fingerprint": self.config.fingerprint(),
                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
