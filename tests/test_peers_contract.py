@@ -17,6 +17,7 @@ import pytest
 from benchmarks.oracle import TabularOracle
 from benchmarks.spaces.finite import FiniteSpace
 from benchmarks.spaces.nb201 import NB201Space
+from benchmarks.spaces.recorded import RecordedSubspace
 from harness.ledger import Ledger
 from harness.runner import run_tabular
 from search.base import Job, Observation, Problem
@@ -27,7 +28,7 @@ from tests.test_searchers_contract import FAILING, N_ARCHS, N_EPOCHS, make_world
 REPO = Path(__file__).resolve().parents[1]
 PEER_NAMES = installed_peers()
 RESUMING = {"optuna-tpe-hb", "optuna-tpe-sh", "synetune-asha", "synetune-bohb", "synetune-dyhpo",
-            "synetune-hypertune", "synetune-mobster"}
+            "synetune-hypertune", "synetune-mobster", "neps-hb", "neps-asha"}
 
 
 def drive_with_ledger(searcher, table, space, problem, workers: int = 1, max_jobs: int = 120, order_seed: int = 7):
@@ -133,7 +134,7 @@ def test_tell_refuses_what_is_not_in_flight_or_malformed():
     peer.tell(job, observe(table, "a01", 3))
 
 
-def test_codec_encodes_nb201_per_edge_and_a_finite_table_by_identifier():
+def test_codec_encodes_nb201_per_edge_and_a_finite_table_or_recorded_cells_by_identifier():
     space = NB201Space()
     codec = ArchCodec(space)
     assert [name for name, _ in codec.parameters] == [f"edge{e}" for e in range(6)]
@@ -145,6 +146,11 @@ def test_codec_encodes_nb201_per_edge_and_a_finite_table_by_identifier():
     assert codec.parameters == (("arch", ("x", "y", "z")),)
     assert codec.to_arch({"arch": "y"}) == "y"
 
+    recorded = RecordedSubspace(space, [space.from_index(i) for i in (5, 123, 77)])
+    codec = ArchCodec(recorded)
+    assert codec.parameters == (("arch", tuple(recorded.archs)),)
+    assert all(codec.to_arch(codec.to_config(a)) == a for a in recorded.archs)
+
     class Opaque:
         name = "opaque"
 
@@ -155,7 +161,7 @@ def test_codec_encodes_nb201_per_edge_and_a_finite_table_by_identifier():
 # --------------------------------------------------------------------- the registry
 def test_importing_the_registry_imports_no_peer_library():
     code = ("import sys, search.registry, harness.comparison; "
-            "print(sorted(m for m in ('dehb', 'smac', 'optuna', 'syne_tune') if m in sys.modules))")
+            "print(sorted(m for m in ('dehb', 'smac', 'optuna', 'syne_tune', 'neps') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -165,7 +171,9 @@ def test_peers_are_known_methods_only_when_installed():
     assert searcher_names() == sorted(SEARCHERS) + PEER_NAMES
     for name in set(PEERS) - set(PEER_NAMES):
         _, _, problem = make_world()
-        with pytest.raises(ValueError, match=f"'{name}' is a peer method whose package .* is not installed"):
+        extra = "peers-neps" if name.startswith("neps-") else "peers"
+        with pytest.raises(ValueError, match=rf"'{name}' is a peer method whose package .* is not installed "
+                                             rf"\(pip install '\.\[{extra}\]'\)"):
             make_searcher(name, problem, np.random.default_rng(0))
 
 
