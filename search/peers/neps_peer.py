@@ -100,7 +100,7 @@ class _NePS(PeerSearcher):
 
     def _report(self, proposal: Proposal, observation: Observation) -> None:
         if observation.failed:
-            result = RunFailed(f"the run of {proposal.arch} failed at epoch {int(observation.epochs[-1]) + 1 if observation.epochs.size else 1}")
+            result = RunFailed(f"the run of {proposal.arch} failed")
         else:
             result = {"objective_to_minimize": self.loss(observation)}
         self._with_own_generators(lambda: self.neps.tell(proposal.handle, result))
