@@ -142,7 +142,8 @@ def run_one(spec: RunSpec) -> dict:
     truth = GroundTruth(table)
     row_of_chosen = None if result.chosen_arch is None else oracle.row_of(result.chosen_arch)
     incumbents = result.incumbents
-    regrets = [truth.regret(oracle.row_of(a)) for a in incumbents["arch"]]
+    # An incumbent whose run failed with no other run standing leaves none (a row without an architecture).
+    regrets = [truth.regret(None if pd.isna(a) else oracle.row_of(a)) for a in incumbents["arch"]]
     row = {
         "method": spec.method, "seed": spec.seed, "budget": spec.budget, "chosen_arch": result.chosen_arch,
         "final_valid": float("nan") if row_of_chosen is None else float(truth.final_valid[row_of_chosen]),

@@ -18,7 +18,12 @@ already trained pays in full (and sees another recorded seed where the table has
 
 Incumbent rule (the NAS-Bench-201 reporting protocol): the search returns the architecture with the
 best validation metric among what it observed, comparing first the fidelity reached (an architecture
-trained to more epochs beats one trained to fewer) and then the metric. Failed runs never count.
+trained to more epochs beats one trained to fewer) and then the metric. Failed runs never count: each
+training run (an architecture's fresh run and the resumes that continue it) stands for its latest
+observation, and when a job of that run fails the whole run is withdrawn — what it showed at fewer
+epochs included, since the run got further and diverged (or crashed) there — and the incumbent becomes
+the best of the runs still standing (another run of the same architecture may be one). The incumbent
+history records the change; if no run is left standing, a row with no architecture.
 """
 from __future__ import annotations
 
@@ -88,7 +93,9 @@ class Runner:
         self._running: dict[str, tuple[Job, int, int]] = {}  # arch -> (job, start epoch, repeat)
         self._rows: list[dict] = []
         self._incumbents: list[dict] = []
-        self._best_key: tuple | None = None
+        # Per training run (arch, repeat), its latest observation: ((epochs, score), order reached, arch, value).
+        self._standing: dict[tuple[str, int], tuple[tuple, int, str, float]] = {}
+        self._best_run: tuple[str, int] | None = None
         self._best: tuple[str, float] | None = None
         self._submitted = 0
 
@@ -127,13 +134,32 @@ class Runner:
             "arch": job.arch, "epochs": job.epochs, "resume": job.resume, "repeat": repeat, "from_epoch": start,
             "reached": reached, "value": value, "cost": cost, "failed": failed, "counted": counted,
             "reason": done.error or ("" if evaluation is None else evaluation.reason), "paid_epochs": paid})
-        if not counted or failed:
+        if not counted:
+            return
+        run = (job.arch, repeat)
+        if failed:
+            if self._standing.pop(run, None) is not None and run == self._best_run:
+                self._elect(done.end)
             return
         key = (reached, self.searcher.score(value))
-        if self._best_key is None or key > self._best_key:
-            self._best_key = key
+        best_key = None if self._best_run is None else self._standing[self._best_run][0]
+        self._standing[run] = (key, len(self._rows), job.arch, value)
+        # The incumbent's own run reaching further always updates it; otherwise an equal key does not displace it.
+        if best_key is None or run == self._best_run or key > best_key:
+            self._best_run = run
             self._best = (job.arch, value)
             self._incumbents.append({"time": done.end, "arch": job.arch, "epochs": reached, "value": value})
+
+    def _elect(self, time: float) -> None:
+        """The incumbent's run failed: the best run still standing takes its place (or none does)."""
+        if self._standing:
+            run = max(self._standing, key=lambda r: (self._standing[r][0], -self._standing[r][1]))
+            (epochs, _), _, arch, value = self._standing[run]
+            self._best_run, self._best = run, (arch, value)
+            self._incumbents.append({"time": time, "arch": arch, "epochs": epochs, "value": value})
+        else:
+            self._best_run, self._best = None, None
+            self._incumbents.append({"time": time, "arch": None, "epochs": 0, "value": float("nan")})
 
     def _stop_reason(self) -> str:
         if self.ledger.exhausted:

@@ -1,17 +1,48 @@
 #!/usr/bin/env bash
 # Regenerates every comparison and predictor evaluation under results/ and results/SUMMARY.md.
-# Run from the repository root with pmfnas installed: bash results/make_all.sh
+# Run from the repository root with pmfnas installed: bash results/make_all.sh [PART]
+#   project     (the default) the project's methods, the predictor evaluations, then the summary
+#   peers       the peer libraries' fast methods; needs pip install ".[peers]"
+#   peers-neps  NePS's methods; needs pip install ".[peers-neps]", in an environment of its own
+#   summary     results/SUMMARY.md from every compare folder present (the project's and the peers')
 set -euo pipefail
-METHODS=random,sh,hyperband,asha,rea,pmfnas,pmfnas-no-predictor,pmfnas-no-allocator,pmfnas-no-stage2
-for B in nb201-c10-sample nbnlp-wt2; do
-  for W in 1 4; do
-    suffix=$([ "$W" = 1 ] && echo "" || echo "-w$W")
-    pmfnas compare --benchmark "$B" --methods "$METHODS" --seeds 50 --workers "$W" --budget-evals 30 \
-      --out "results/$B/compare$suffix" --quiet
-    pmfnas compare --benchmark "$B" --methods "$METHODS" --seeds 50 --workers "$W" --budget-evals 10 \
-      --out "results/$B/compare-10-full-evals$suffix" --quiet
+shopt -s nullglob
+part="${1:-project}"
+BENCHMARKS="nb201-c10-sample nbnlp-wt2"
+
+# The peers at W = 1, both budgets, 50 seeds (the project's seeds, so every run has its pair).
+# --processes 1: on a shared 2-core machine.
+peers() {  # methods, folder prefix
+  for B in $BENCHMARKS; do
+    pmfnas compare --benchmark "$B" --methods "$1" --seeds 50 --budget-evals 30 --processes 1 \
+      --out "results/$B/$2" --quiet
+    pmfnas compare --benchmark "$B" --methods "$1" --seeds 50 --budget-evals 10 --processes 1 \
+      --out "results/$B/$2-10-full-evals" --quiet
   done
-  pmfnas predictor-eval --benchmark "$B" --fraction 0.05,0.1,0.25,0.5 --train-archs 50 --seeds 10 \
-    --out "results/$B/predictor-eval" --quiet
-done
-pmfnas report results/nb201-c10-sample/compare* results/nbnlp-wt2/compare* --out results/SUMMARY.md
+}
+
+summary() {
+  pmfnas report results/nb201-c10-sample/compare* results/nbnlp-wt2/compare* results/*/peers* \
+    --out results/SUMMARY.md
+}
+
+case "$part" in
+  project)
+    METHODS=random,sh,hyperband,asha,rea,pmfnas,pmfnas-no-predictor,pmfnas-no-allocator,pmfnas-no-stage2
+    for B in $BENCHMARKS; do
+      for W in 1 4; do
+        suffix=$([ "$W" = 1 ] && echo "" || echo "-w$W")
+        pmfnas compare --benchmark "$B" --methods "$METHODS" --seeds 50 --workers "$W" --budget-evals 30 \
+          --out "results/$B/compare$suffix" --quiet
+        pmfnas compare --benchmark "$B" --methods "$METHODS" --seeds 50 --workers "$W" --budget-evals 10 \
+          --out "results/$B/compare-10-full-evals$suffix" --quiet
+      done
+      pmfnas predictor-eval --benchmark "$B" --fraction 0.05,0.1,0.25,0.5 --train-archs 50 --seeds 10 \
+        --out "results/$B/predictor-eval" --quiet
+    done
+    summary ;;
+  peers) peers dehb,optuna-tpe-hb,optuna-tpe-sh,synetune-asha,synetune-bohb peers ;;
+  peers-neps) peers neps-hb,neps-asha peers-neps ;;
+  summary) summary ;;
+  *) echo "results/make_all.sh: unknown part '$part' (project, peers, peers-neps or summary)" >&2; exit 2 ;;
+esac

@@ -31,7 +31,7 @@ from search.random_search import RandomSearch
 from search.successive_halving import SuccessiveHalving
 
 __all__ = ["ENTRY_POINT_GROUP", "PEERS", "SEARCHERS", "installed_peers", "make_searcher", "needs_several_fidelities",
-           "peer_class", "register_searcher", "searcher_names"]
+           "peer_class", "peer_extra", "register_searcher", "searcher_names"]
 
 ENTRY_POINT_GROUP = "pmfnas.searchers"
 
@@ -118,7 +118,7 @@ def needs_several_fidelities(name: str) -> bool:
 
 #: The established libraries' optimizers (search/peers/), by method name: (package imported, module, class).
 #: Resolved on demand, so importing this registry never imports a library; a method is known only
-#: where its package is installed (the ``peers`` extra).
+#: where its package is installed (the ``peers`` extra; NePS: the ``peers-neps`` extra, in its own environment).
 PEERS: dict[str, tuple[str, str, str]] = {
     "dehb": ("dehb", "search.peers.dehb_peer", "DEHBSearcher"),
     "smac-hb": ("smac", "search.peers.smac_peer", "SMACHyperband"),
@@ -129,7 +129,14 @@ PEERS: dict[str, tuple[str, str, str]] = {
     "synetune-dyhpo": ("syne_tune", "search.peers.synetune_peer", "SyneTuneDyHPO"),
     "synetune-hypertune": ("syne_tune", "search.peers.synetune_peer", "SyneTuneHyperTune"),
     "synetune-mobster": ("syne_tune", "search.peers.synetune_peer", "SyneTuneMOBSTER"),
+    "neps-hb": ("neps", "search.peers.neps_peer", "NePSHyperband"),
+    "neps-asha": ("neps", "search.peers.neps_peer", "NePSASHA"),
 }
+
+
+def peer_extra(name: str) -> str:
+    """The optional extra that installs peer method ``name``'s library (NePS cannot share ``peers``: numpy >= 2)."""
+    return "peers-neps" if PEERS[name][0] == "neps" else "peers"
 
 
 def installed_peers() -> list[str]:
@@ -157,7 +164,7 @@ def make_searcher(name: str, problem: Problem, rng: np.random.Generator, **param
         cls = peer_class(name)
     else:
         missing = (f"; {name!r} is a peer method whose package {PEERS[name][0]!r} is not installed "
-                   "(pip install '.[peers]')" if isinstance(name, str) and name in PEERS else "")
+                   f"(pip install '.[{peer_extra(name)}]')" if isinstance(name, str) and name in PEERS else "")
         raise ValueError(f"unknown searcher {name!r}; known: {', '.join(sorted(SEARCHERS))}; installed peers: "
                          f"{', '.join(installed_peers()) or 'none'}{missing}")
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "problem", "rng")]

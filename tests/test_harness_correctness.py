@@ -212,3 +212,39 @@ def test_a_job_that_raised_is_recorded_with_the_epochs_it_really_completed():
     assert result.epochs_paid == 6
     with pytest.raises(ValueError, match="whose run failed"):
         run_threaded(oracle, problem, jobs[:2] + [Job("a001", 27, resume=True)])
+
+
+# ------------------------------------------------------------------- 6. failed runs never count (incumbent)
+def failing_world():
+    """The contract's table: a29 looks best of all at 4 epochs, then its run diverges at epoch 6."""
+    from tests.test_searchers_contract import make_world
+
+    table, space, problem = make_world()
+    return table, TabularOracle(table, space, np.random.default_rng(0)), problem
+
+
+def test_a_failed_continuation_withdraws_its_run_and_the_best_run_still_standing_returns():
+    table, oracle, problem = failing_world()
+    jobs = [Job("a05", 4), Job("a29", 4), Job("a29", 12, resume=True)]
+    result = run_tabular(ScriptedSearcher(problem, np.random.default_rng(0), jobs), oracle, 1e9)
+    failed = result.trace.iloc[2]
+    assert failed["failed"] and failed["resume"] and failed["reached"] == 6
+    # a29 at 4 epochs was the incumbent until its own run failed further on; then a05 at 4 epochs is.
+    a05_at_4 = float(table.curves["valid"][table.row("a05"), 0, 3])
+    assert result.incumbents["arch"].tolist() == ["a05", "a29", "a05"]
+    assert result.incumbents["time"].iloc[-1] == failed["end"]
+    assert (result.chosen_arch, result.chosen_value) == ("a05", a05_at_4)
+
+
+def test_with_no_run_left_standing_there_is_no_incumbent_but_a_cut_job_withdraws_nothing():
+    _, oracle, problem = failing_world()
+    alone = [Job("a29", 4), Job("a29", 12, resume=True)]
+    result = run_tabular(ScriptedSearcher(problem, np.random.default_rng(0), alone), oracle, 1e9)
+    assert result.chosen_arch is None and np.isnan(result.chosen_value)
+    assert len(result.incumbents) == 2 and result.incumbents["arch"].iloc[0] == "a29"
+    assert result.incumbents["arch"].isna().iloc[1] and result.incumbents["epochs"].iloc[1] == 0
+    # Every epoch costs 1 s: the continuation starts at 4 s and would fail at 6 s, past a 5 s budget, so it
+    # is cut, never counted, and the run it continues still stands.
+    cut = run_tabular(ScriptedSearcher(problem, np.random.default_rng(0), list(alone)), oracle, 5.0)
+    assert not cut.trace["counted"].iloc[1]
+    assert cut.chosen_arch == "a29" and cut.incumbents["arch"].tolist() == ["a29"]

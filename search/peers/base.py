@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from benchmarks.spaces.nb201 import NB201Space
+from benchmarks.spaces.recorded import RecordedSubspace
 from search.base import Job, Observation, Problem, Searcher
 
 __all__ = ["ArchCodec", "FailuresAsWorst", "Proposal", "PeerSearcher", "library_seed", "truncate"]
@@ -41,7 +42,10 @@ class ArchCodec:
     NB201: one categorical per edge (``edge0`` .. ``edge5``) over the five ops, the space's own
     encoding, so model-based samplers can learn per-edge effects. A finite table (FiniteSpace): one
     categorical ``arch`` over the table's architecture identifiers (an index of the space); the space
-    has no grammar a library could exploit.
+    has no grammar a library could exploit. A space restricted to a table's recorded cells
+    (RecordedSubspace, e.g. ``nb201-c10-sample``): one categorical ``arch`` over those cells' strings —
+    per-edge categoricals would let a library propose cells the table cannot answer, and replacing them
+    by a recorded neighbour would change what the library asked for.
     """
 
     def __init__(self, space: Any):
@@ -51,9 +55,12 @@ class ArchCodec:
                 (f"edge{e}", tuple(space.ops_choices)) for e in range(len(space.edges)))
         elif hasattr(space, "arch_ids"):
             self.parameters = (("arch", tuple(space.arch_ids)),)
+        elif isinstance(space, RecordedSubspace):
+            self.parameters = (("arch", tuple(space.archs)),)
         else:
             raise ValueError(f"space {getattr(space, 'name', type(space).__name__)!r} is not supported by the peer "
-                             "adapters: they need an NB201 space or a finite table of architectures")
+                             "adapters: they need an NB201 space, a finite table of architectures or a space "
+                             "restricted to a table's recorded cells")
 
     def to_arch(self, config: Mapping[str, Any]) -> str:
         """The architecture a library's configuration names."""
