@@ -23,12 +23,32 @@ import numpy as np
 from benchmarks.spaces.nb201 import NB201Space
 from benchmarks.spaces.recorded import RecordedSubspace
 from search.base import Job, Observation, Problem, Searcher
+from search.successive_halving import default_min_epochs
 
-__all__ = ["ArchCodec", "FailuresAsWorst", "Proposal", "PeerSearcher", "library_seed", "truncate"]
+__all__ = ["ArchCodec", "FailuresAsWorst", "Proposal", "PeerSearcher", "bracket_settings", "library_seed", "truncate"]
 
 #: Proposals drawn from a library per ``ask`` before concluding it has nothing to run now (each one it
 #: proposes on a running architecture waits; a library that keeps doing so is waiting too).
 MAX_PROPOSALS_PER_ASK = 50
+
+
+def bracket_settings(problem: Problem, eta: int, min_epochs: float | None, *,
+                     needs_two_fidelities: bool) -> tuple[int, float]:
+    """``(eta, min_epochs)`` checked, with the smallest rung as the project's Hyperband/ASHA by default.
+
+    ValueError for an ``eta`` that is not an integer >= 2, or a ``min_epochs`` that is not positive and
+    at most the max epochs (below them where the library's brackets need ``needs_two_fidelities``).
+    """
+    if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
+        raise ValueError(f"eta={eta!r} must be an integer >= 2")
+    max_epochs = problem.max_epochs
+    chosen = default_min_epochs(problem, int(eta), max_epochs) if min_epochs is None else float(min_epochs)
+    if needs_two_fidelities and not 0 < chosen < max_epochs:
+        raise ValueError(f"min_epochs={min_epochs!r} must be positive and below {max_epochs} (the library's "
+                         "brackets need two fidelities)")
+    if not 0 < chosen <= max_epochs:
+        raise ValueError(f"min_epochs={min_epochs!r} must be positive and at most {max_epochs}")
+    return int(eta), chosen
 
 
 def library_seed(rng: np.random.Generator) -> int:

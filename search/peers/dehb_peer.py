@@ -23,8 +23,7 @@ import weakref
 import numpy as np
 
 from search.base import Observation, Problem
-from search.peers.base import FailuresAsWorst, PeerSearcher, Proposal
-from search.successive_halving import default_min_epochs
+from search.peers.base import FailuresAsWorst, PeerSearcher, Proposal, bracket_settings
 
 __all__ = ["DEHBSearcher"]
 
@@ -47,13 +46,8 @@ class DEHBSearcher(PeerSearcher):
         super().__init__(problem, rng)
         from dehb import DEHB
 
-        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-            raise ValueError(f"eta={eta!r} must be an integer >= 2")
+        eta, min_epochs = bracket_settings(problem, eta, min_epochs, needs_two_fidelities=True)
         max_epochs = problem.max_epochs
-        min_epochs = default_min_epochs(problem, int(eta), max_epochs) if min_epochs is None else float(min_epochs)
-        if not 0 < min_epochs < max_epochs:
-            raise ValueError(f"min_epochs={min_epochs!r} must be positive and below {max_epochs} (DEHB needs two "
-                             "fidelities)")
         self._folder = tempfile.mkdtemp(prefix="pmfnas-dehb-")
         weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
         self.dehb = DEHB(cs=configspace(self.codec, self.seed), min_fidelity=min_epochs, max_fidelity=max_epochs,

@@ -34,8 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from search.base import Observation, Problem
-from search.peers.base import PeerSearcher, Proposal
-from search.successive_halving import default_min_epochs
+from search.peers.base import PeerSearcher, Proposal, bracket_settings
 
 __all__ = ["NePSASHA", "NePSHyperband"]
 
@@ -56,13 +55,8 @@ class _NePS(PeerSearcher):
         import torch
         from neps.space import HPOCategorical, HPOFloat, SearchSpace
 
-        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-            raise ValueError(f"eta={eta!r} must be an integer >= 2")
+        eta, min_epochs = bracket_settings(problem, eta, min_epochs, needs_two_fidelities=True)
         max_epochs = problem.max_epochs
-        min_epochs = default_min_epochs(problem, int(eta), max_epochs) if min_epochs is None else float(min_epochs)
-        if not 0 < min_epochs < max_epochs:
-            raise ValueError(f"min_epochs={min_epochs!r} must be positive and below {max_epochs} (NePS's brackets "
-                             "need two fidelities)")
         self.eta = int(eta)
         self.min_epochs = min_epochs
         parameters = {name: HPOCategorical(choices=list(choices)) for name, choices in self.codec.parameters}

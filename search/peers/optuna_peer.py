@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from search.base import Observation, Problem
-from search.peers.base import PeerSearcher, Proposal
-from search.successive_halving import default_min_epochs
+from search.peers.base import PeerSearcher, Proposal, bracket_settings
 
 __all__ = ["OptunaTPEHyperband", "OptunaTPESuccessiveHalving"]
 
@@ -31,13 +30,8 @@ class _OptunaTPE(PeerSearcher):
         super().__init__(problem, rng)
         import optuna
 
-        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-            raise ValueError(f"eta={eta!r} must be an integer >= 2")
-        self.eta = int(eta)
+        self.eta, self.min_epochs = bracket_settings(problem, eta, min_epochs, needs_two_fidelities=False)
         max_epochs = problem.max_epochs
-        self.min_epochs = default_min_epochs(problem, self.eta, max_epochs) if min_epochs is None else float(min_epochs)
-        if not 0 < self.min_epochs <= max_epochs:
-            raise ValueError(f"min_epochs={min_epochs!r} must be positive and at most {max_epochs}")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         min_resource = max(1, int(round(self.min_epochs)))
         if self.pruner_kind == "hyperband":

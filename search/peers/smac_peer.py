@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from search.base import Observation, Problem
-from search.peers.base import FailuresAsWorst, PeerSearcher, Proposal
+from search.peers.base import FailuresAsWorst, PeerSearcher, Proposal, bracket_settings
 from search.peers.dehb_peer import configspace
-from search.successive_halving import default_min_epochs
 
 __all__ = ["SMACHyperband"]
 
@@ -48,12 +47,8 @@ class SMACHyperband(PeerSearcher):
         super().__init__(problem, rng)
         from smac import MultiFidelityFacade, Scenario
 
-        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-            raise ValueError(f"eta={eta!r} must be an integer >= 2")
+        eta, min_epochs = bracket_settings(problem, eta, min_epochs, needs_two_fidelities=True)
         max_epochs = problem.max_epochs
-        min_epochs = default_min_epochs(problem, int(eta), max_epochs) if min_epochs is None else float(min_epochs)
-        if not 0 < min_epochs < max_epochs:
-            raise ValueError(f"min_epochs={min_epochs!r} must be positive and below {max_epochs}")
         self._folder = tempfile.mkdtemp(prefix="pmfnas-smac-")
         weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
         scenario = Scenario(configspace(self.codec, self.seed), name="pmfnas-peer", output_directory=Path(self._folder),

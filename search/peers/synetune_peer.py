@@ -25,8 +25,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from search.base import Observation, Problem
-from search.peers.base import PeerSearcher, Proposal
-from search.successive_halving import default_min_epochs
+from search.peers.base import PeerSearcher, Proposal, bracket_settings
 
 __all__ = ["SyneTuneASHA", "SyneTuneBOHB", "SyneTuneDyHPO", "SyneTuneHyperTune", "SyneTuneMOBSTER"]
 
@@ -68,13 +67,8 @@ class _SyneTune(PeerSearcher):
             from syne_tune.config_space import choice
             from syne_tune.optimizer import baselines
 
-        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-            raise ValueError(f"eta={eta!r} must be an integer >= 2")
-        self.eta = int(eta)
+        self.eta, self.min_epochs = bracket_settings(problem, eta, min_epochs, needs_two_fidelities=False)
         max_epochs = problem.max_epochs
-        self.min_epochs = default_min_epochs(problem, self.eta, max_epochs) if min_epochs is None else float(min_epochs)
-        if not 0 < self.min_epochs <= max_epochs:
-            raise ValueError(f"min_epochs={min_epochs!r} must be positive and at most {max_epochs}")
         logging.getLogger("syne_tune").setLevel(logging.ERROR)
         config_space = {name: choice(list(choices)) for name, choices in self.codec.parameters}
         config_space[MAX_RESOURCE] = max_epochs
