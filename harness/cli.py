@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import sys
 import warnings
@@ -589,6 +590,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning  # one plain line on stderr, not the file and line of the warning
         try:
             return args.func(args)
+        except BrokenPipeError:
+            # The reader went away (`pmfnas benchmark info X | head`): not an error of ours. Point stdout at
+            # devnull so the interpreter's final flush does not raise again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (UsageError, ArchitectureError, BenchmarkFormatError, KeyError, ValueError, ImportError,
                 OSError) as error:
             print(f"pmfnas: error: {_error_message(error)}", file=sys.stderr)

@@ -214,3 +214,14 @@ def test_tabular_search_works_without_torch(tmp_path):
                             env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("chosen: ")
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`pmfnas benchmark info X | head -1`: the closed pipe ends the command quietly, status 0."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "benchmark", "info", "nbnlp-wt2"], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    process.stdout.close()  # before the command writes a line: its first write meets a closed pipe
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0
+    assert "error" not in stderr and "Traceback" not in stderr, stderr
