@@ -409,6 +409,7 @@ def _add_build_commands(bench_cmds) -> None:
     """``benchmark build`` and ``benchmark throughput``: their options parse without torch; running them needs it."""
     from benchmarks.training.build import (add_build_arguments, add_throughput_arguments, build_command,
                                            throughput_command)
+    from benchmarks.training.verify import add_verify_arguments, verify_command
 
     def needs_torch(command):
         def run(args: argparse.Namespace) -> int:
@@ -424,6 +425,9 @@ def _add_build_commands(bench_cmds) -> None:
     throughput = bench_cmds.add_parser("throughput", help="arch-epochs per second: batched vs one-model training")
     add_throughput_arguments(throughput)
     throughput.set_defaults(func=needs_torch(throughput_command))
+    verify = bench_cmds.add_parser("verify", help="retrain cells of a built benchmark from scratch and check its curves")
+    add_verify_arguments(verify)
+    verify.set_defaults(func=needs_torch(verify_command))
 
 
 def _peer_help() -> str:
