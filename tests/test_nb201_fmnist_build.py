@@ -33,7 +33,8 @@ def small_data():
 @pytest.fixture(scope="module")
 def toy_build(small_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("cpu-build") / "b"
-    build_benchmark(out, data=small_data, sample=4, sample_seed=3, cost_sample=2, cost_epochs=1, **TOY)
+    build_benchmark(out, data=small_data, sample=4, sample_seed=3, cost_sample=3, cost_epochs=1, cost_clock="process",
+                    **TOY)
     return out
 
 
@@ -80,7 +81,16 @@ def test_build_records_sample_and_image_size(toy_build):
     assert table.arch_ids.tolist() == sample_canonical(4, seed=3)
     # FLOPs are those of the down-sampled input.
     assert manifest["cost_model"]["geometry"]["image_size"] == 12
-    assert manifest["cost_model"]["process_cpu_seconds_per_epoch"]
+    cost = manifest["cost_model"]
+    # Timed by the process's CPU clock: the fit's points are those CPU seconds, all positive.
+    assert cost["clock"] == "process" and "process CPU time" in cost["measured_with"]
+    points = [m["seconds_per_epoch"] for m in cost["measured"]]
+    assert points == cost["process_cpu_seconds_per_epoch"] and min(points) > 0
+    assert "CPU seconds of the process" in manifest["seconds_derivation"]
+    with pytest.raises(ValueError, match="cost_clock"):
+        build_benchmark(toy_build.parent / "other", sample=4, cost_clock="process", cost_epochs=2, **TOY)
+    with pytest.raises(ValueError, match="cost_clock"):
+        build_benchmark(toy_build.parent / "other", sample=4, cost_clock="cpu", **TOY)
     with pytest.raises(ValueError, match="not both"):
         build_benchmark(toy_build, ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"], sample=4, **TOY)
 

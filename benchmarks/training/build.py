@@ -99,7 +99,9 @@ FEATURE_NAMES = ("n_params", "flops")
 COST_MODELS = ("ops", "flops", "params")
 _CHUNK_RE = re.compile(r"^chunk-(\d{5,})\.npz$")
 # Settings that may differ between runs on one out_dir (they do not change what is computed).
-_FREE_SETTINGS = ("device", "data_root", "batch_k", "eval_batch_size", "cost_sample", "cost_epochs", "cost_features")
+_FREE_SETTINGS = ("device", "data_root", "batch_k", "eval_batch_size", "cost_sample", "cost_epochs", "cost_features",
+                  "cost_clock")
+COST_CLOCKS = ("wall", "process")
 _REPO = Path(__file__).resolve().parents[2]
 _RECIPE_SETTINGS = ("dataset", "data_root", "C", "N", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "seed",
                     "split_seed", "train_size", "valid_size", "test_size", "image_size", "device", "bf16", "deterministic",
@@ -322,6 +324,18 @@ SECONDS_DERIVATION = (
     "the epoch it diverged in; later epochs are NaN.")
 
 
+SECONDS_DERIVATION_PROCESS = (
+    "seconds[arch, epoch] = the per-epoch cost of this architecture trained ALONE on the build's hardware, "
+    "predicted by a linear cost model (manifest cost_model) fitted with numpy least squares to a sample of "
+    "architectures that were each trained alone by the build's own trainer (K=1, same recipe, data and device), "
+    "timed in CPU seconds of the process (user + system; time.process_time) over epochs 2..cost_epochs+1 of the "
+    "real schedule, each epoch = one training pass + one validation pass, with one torch thread (cost_clock="
+    "'process': on a CPU shared with other jobs this is what the cell costs on the core it runs on, without the "
+    "time spent waiting for a core, which the wall clock would add at random). The same value is used for every "
+    "epoch, clamped below at half the fastest measured architecture. It is NOT a batched wall time divided by K. "
+    "A failed run is charged up to and including the epoch it diverged in; later epochs are NaN.")
+
+
 # ======================================================================================= building
 def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = None, *, epochs: int = 24,
                     chunk_size: int = 64, batch_k: int = 32, device: str | None = None, C: int = 16, N: int = 5,
@@ -330,7 +344,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                     image_size: int | None = None, batch_size: int = 256, lr: float = 0.1, momentum: float = 0.9, nesterov: bool = True,
                     weight_decay: float = 5e-4, bf16: bool = True, deterministic: bool = False,
                     test_every_epoch: bool = True, eval_batch_size: int = 1024, cost_sample: int = 32,
-                    cost_epochs: int = 1, cost_features: str = "ops", name: str = DEFAULT_NAME, data=None,
+                    cost_epochs: int = 1, cost_features: str = "ops", cost_clock: str = "wall",
+                    name: str = DEFAULT_NAME, data=None,
                     max_chunks: int | None = None, time_budget_s: float | None = None,
                     sample: int | None = None, sample_seed: int = 0,
                     progress: Callable[[str], None] | None = print, callback: Callable[..., None] | None = None) -> dict:
@@ -356,6 +371,7 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     from benchmarks.training.trainer import TrainConfig
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     out_dir = Path(out_dir)
     say = progress or (lambda line: None)
     archs, source = _resolve_archs(archs, sample, sample_seed)
@@ -365,6 +381,11 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
             raise ValueError(f"{label}={value!r} must be a positive int")
     if cost_features not in COST_MODELS:
         raise ValueError(f"cost_features={cost_features!r} must be one of {COST_MODELS}")
+    if cost_clock not in COST_CLOCKS:
+        raise ValueError(f"cost_clock={cost_clock!r} must be one of {COST_CLOCKS}")
+    if cost_clock == "process" and cost_epochs + 1 >= epochs:
+        raise ValueError(f"cost_clock='process' times epochs 2..cost_epochs+1 of the schedule without its last "
+                         f"(test) epoch: cost_epochs={cost_epochs} needs epochs > {cost_epochs + 1}, got {epochs}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if data is not None:
         train_size, valid_size, test_size = (data.sizes[k] for k in ("train", "valid", "test"))
@@ -379,7 +400,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                          eval_batch_size=eval_batch_size)
     settings = {k: getattr(config, k) for k in _RECIPE_SETTINGS}
     settings.update(epochs=epochs, chunk_size=chunk_size, batch_k=batch_k, cost_sample=cost_sample,
-                    cost_epochs=cost_epochs, cost_features=cost_features, n_archs=len(archs), archs_source=source,
+                    cost_epochs=cost_epochs, cost_features=cost_features, cost_clock=cost_clock, n_archs=len(archs),
+                    archs_source=source,
                     archs_sha256=_archs_digest(archs))
     if sample is not None:  # absent otherwise, so manifests from before the option compare equal
         settings.update(sample=int(sample), sample_seed=int(sample_seed))
@@ -411,7 +433,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                     "torch": torch.__version__, "python": platform.python_version(), "numpy": np.__version__,
                     **_git_commit(), "n_archs": len(archs), "n_chunks": n_chunks,
                     "expected_of_canonical": N_CANONICAL if source == "canonical" else None,
-                    "seconds_derivation": SECONDS_DERIVATION, "cost_model": None, "runs": []}
+                    "seconds_derivation": SECONDS_DERIVATION if cost_clock == "wall" else SECONDS_DERIVATION_PROCESS,
+                    "cost_model": None, "runs": []}
     run = {"started": _now(), "status": "running", "hardware": _hardware(dev), "torch": torch.__version__,
            **_git_commit(), "batch_k": batch_k, "built": []}
     manifest.setdefault("runs", []).append(run)
@@ -435,7 +458,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     try:
         if manifest.get("cost_model") is None:
             manifest["cost_model"], manifest["hardware"] = _calibrate(archs, config, get_data(), cost_sample,
-                                                                      cost_epochs, cost_features, seed, say), run["hardware"]
+                                                                      cost_epochs, cost_features, seed, say,
+                                                                      cost_clock), run["hardware"]
             manifest["data"] = {"dataset": config.dataset, "root": get_data().root, "sizes": get_data().sizes,
                                 "split_seed": split_seed}
             _write_json_atomic(manifest_path, manifest)
@@ -455,12 +479,14 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
             if time_budget_s is not None and built and elapsed + last_duration > time_budget_s:
                 stopped = f"time budget {time_budget_s:.0f} s: {elapsed:.0f} s elapsed, a chunk takes ~{last_duration:.0f} s"
                 break
-            mark = time.perf_counter()
+            mark, cpu_mark = time.perf_counter(), time.process_time()
             table = _build_chunk(index, expected, config, get_data(), batch_k, cost_model, name, callback, say)
             table.save(path)
             last_duration = time.perf_counter() - mark
             built.append(index)
             run["built"].append(index)
+            run.setdefault("chunk_seconds", {})[str(index)] = {"wall": last_duration,
+                                                               "process_cpu": time.process_time() - cpu_mark}
             n_failed = int(table.failed.sum())
             say(f"chunk {index + 1}/{n_chunks}: {len(expected)} archs in {last_duration:.1f} s"
                 + (f", {n_failed} failed" if n_failed else "") + f" -> {path.name}")
@@ -473,6 +499,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     finally:
         run["finished"] = _now()
         run["seconds"] = time.perf_counter() - started
+        # CPU seconds of this process (all its threads): on a shared machine, what the run really used.
+        run["process_cpu_seconds"] = time.process_time() - cpu_started
         manifest["updated"] = _now()
         _write_json_atomic(manifest_path, manifest)
     present = sum(chunk_path(out_dir, i).is_file() for i in range(n_chunks))
@@ -493,8 +521,22 @@ def _chunk_is_valid(path: Path, expected: list[str], epochs: int, say) -> bool:
     return True
 
 
-def _calibrate(archs, config, data, cost_sample, cost_epochs, kind, seed, say) -> dict:
-    """Train a sample alone with TrainerOracle and fit the cost model (see the module docstring)."""
+def _process_seconds_alone(arch, data, config, cost_epochs) -> float:
+    """CPU seconds (this process, user + system) per epoch of ``arch`` trained alone by the build's trainer.
+
+    Epochs 2 .. cost_epochs + 1 of the real schedule are timed between the per-epoch callbacks, so model
+    construction and the first epoch's one-time costs are left out, as the wall clock's warm-up does.
+    """
+    from benchmarks.training.batched import train_group
+
+    marks = []
+    train_group([arch], data, dataclasses.replace(config, test_every_epoch=False),
+                callback=lambda **info: marks.append(time.process_time()), stop_after=cost_epochs + 1)
+    return (marks[-1] - marks[0]) / cost_epochs
+
+
+def _calibrate(archs, config, data, cost_sample, cost_epochs, kind, seed, say, clock: str = "wall") -> dict:
+    """Train a sample alone and fit the cost model (see the module docstring)."""
     from benchmarks.training.trainer import TrainerOracle
 
     spec = data.spec
@@ -510,35 +552,53 @@ def _calibrate(archs, config, data, cost_sample, cost_epochs, kind, seed, say) -
     cfg = dataclasses.replace(config, max_epochs=cost_epochs, test_every_epoch=False)
     measured_archs, measured, cpu_measured = [], [], []
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    with tempfile.TemporaryDirectory(prefix="pmfnas-cost-") as tmp:
-        warm = TrainerOracle(dataclasses.replace(cfg, max_epochs=1), data=data, checkpoint_dir=Path(tmp) / "warm")
-        warm.evaluate(sample[0], 1)
-        oracle = TrainerOracle(cfg, data=data, checkpoint_dir=Path(tmp) / "alone")
+    if clock == "process":
+        _process_seconds_alone(sample[0], data, config, 1)  # untimed warm-up
         for arch in sample:
-            cpu_mark = time.process_time()
-            evaluation = oracle.evaluate(arch, cost_epochs)
-            cpu_seconds = (time.process_time() - cpu_mark) / cost_epochs
-            record = oracle.records[arch]
-            if evaluation.failed:
-                say(f"  {arch}: failed ({record.reason}); left out of the fit")
-                continue
             measured_archs.append(arch)
-            measured.append(float(np.mean(record.seconds)))
-            cpu_measured.append(cpu_seconds)
-        oracle.close()
-        warm.close()
+            measured.append(_process_seconds_alone(arch, data, config, cost_epochs))
+        cpu_measured = list(measured)
+    else:
+        with tempfile.TemporaryDirectory(prefix="pmfnas-cost-") as tmp:
+            warm = TrainerOracle(dataclasses.replace(cfg, max_epochs=1), data=data, checkpoint_dir=Path(tmp) / "warm")
+            warm.evaluate(sample[0], 1)
+            oracle = TrainerOracle(cfg, data=data, checkpoint_dir=Path(tmp) / "alone")
+            for arch in sample:
+                cpu_mark = time.process_time()
+                evaluation = oracle.evaluate(arch, cost_epochs)
+                cpu_seconds = (time.process_time() - cpu_mark) / cost_epochs
+                record = oracle.records[arch]
+                if evaluation.failed:
+                    say(f"  {arch}: failed ({record.reason}); left out of the fit")
+                    continue
+                measured_archs.append(arch)
+                measured.append(float(np.mean(record.seconds)))
+                cpu_measured.append(cpu_seconds)
+            oracle.close()
+            warm.close()
     if not measured:
         raise RuntimeError("every architecture of the cost sample failed: no cost model can be fitted")
     model = fit_cost_model(measured_archs, measured, kind, **geometry)
     model["cost_epochs"] = cost_epochs
-    model["measured_with"] = "TrainerOracle (one model at a time), after one untimed warm-up epoch"
-    # For information: on a shared machine wall seconds include waiting for the CPU; these say how much.
+    model["clock"] = clock
+    model["measured_with"] = ("TrainerOracle (one model at a time), after one untimed warm-up epoch" if clock == "wall" else
+                              "process CPU time (user + system, time.process_time) of the build's trainer training each "
+                              "architecture alone (K=1), epochs 2..cost_epochs+1 of the real schedule (training pass + "
+                              f"validation pass), after an untimed warm-up run; torch threads: {_torch_threads()}")
+    # For information. Wall clock: CPU seconds of each whole evaluate call per epoch (model construction,
+    # checkpoint and final test pass included); on a shared machine the wall seconds include waiting for a core.
     model["process_cpu_seconds_per_epoch"] = [float(c) for c in cpu_measured]
     model["load_average_1min"] = {"before": load_before,
                                   "after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
     say(f"cost model ({model['used']}): R^2 = {model['r2']:.3f}, RMSE {model['rmse']:.4f} s, "
         f"seconds/epoch {min(measured):.3f}..{max(measured):.3f}")
     return model
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _train_groups(archs, data, config, batch_k, callback, chunk, say):
@@ -700,6 +760,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cost-sample", type=int, default=32, help="architectures timed alone for the cost model (default 32)")
     parser.add_argument("--cost-epochs", type=int, default=1, help="epochs each of them is timed for (default 1)")
     parser.add_argument("--cost-features", default="ops", choices=COST_MODELS, help="cost model regressors (default ops)")
+    parser.add_argument("--cost-clock", default="wall", choices=COST_CLOCKS,
+                        help="what the cost sample is timed with: wall (TrainerOracle's charged seconds; default) or "
+                             "process (CPU seconds of this process: one cell alone on a CPU shared with other jobs; "
+                             "use with one torch thread)")
     parser.add_argument("--max-chunks", type=int, default=None, help="build at most this many new chunks, then stop")
     parser.add_argument("--time-budget", type=float, default=None, help="seconds; start no chunk that would not end in time")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"the merged table's name (default {DEFAULT_NAME})")
@@ -721,7 +785,7 @@ def build_command(args: argparse.Namespace) -> int:
         C=args.C, N=args.N, seed=args.seed, split_seed=args.split_seed, dataset=args.dataset, data_root=args.data_root,
         train_size=args.train_size, valid_size=args.valid_size, test_size=args.test_size, batch_size=args.batch_size,
         lr=args.lr, bf16=not args.no_bf16, test_every_epoch=not args.test_final_only, cost_sample=args.cost_sample,
-        cost_epochs=args.cost_epochs, cost_features=args.cost_features, name=args.name, max_chunks=args.max_chunks,
+        cost_epochs=args.cost_epochs, cost_features=args.cost_features, cost_clock=args.cost_clock, name=args.name, max_chunks=args.max_chunks,
         time_budget_s=args.time_budget, image_size=args.image_size, sample=args.sample, sample_seed=args.sample_seed,
         progress=say)
     done = summary["n_chunks"] - sum(not chunk_path(args.out, i).is_file() for i in range(summary["n_chunks"]))
