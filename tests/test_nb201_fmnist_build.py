@@ -107,12 +107,27 @@ def test_verify_catches_a_table_that_is_not_what_the_manifest_says(toy_build, sm
     tampered = tmp_path / "t"
     shutil.copytree(toy_build, tampered)
     manifest = read_manifest(tampered)
-    manifest["settings"]["lr"] = 0.05  # the recorded curves were not trained with this
+    manifest["settings"]["lr"] = 0.01  # the recorded curves were not trained with this
     (tampered / "manifest.json").write_text(json.dumps(manifest))
     report = verify_benchmark(tampered, cells=2, epochs=2, data=small_data)
     assert not report["agree"] and not report["identical"]
     worst = max(c["max_difference"]["train_loss"] for c in report["cells"])
     assert worst > TOLERANCE["loss_relative"]
+
+    # A chunk whose recorded validation accuracies were moved by 4 points (beyond the tolerance).
+    edited = tmp_path / "e"
+    shutil.copytree(toy_build, edited)
+    for index in (0, 1):
+        chunk = TabularBenchmark.load(chunk_path(edited, index))
+        curves = {k: np.asarray(v).copy() for k, v in chunk.curves.items()}
+        curves["valid"] += 4.0
+        chunk_path(edited, index).unlink()
+        TabularBenchmark(chunk.arch_ids, chunk.epochs, chunk.seconds, curves, chunk.failed, chunk.metadata,
+                         chunk.arch_features).save(chunk_path(edited, index))
+    report = verify_benchmark(edited, cells=2, epochs=2, data=small_data)
+    assert not report["agree"]
+    assert all(c["max_difference"]["valid"] == pytest.approx(4.0, abs=1e-4) for c in report["cells"])
+    assert all(c["max_difference"]["valid_loss"] == 0.0 for c in report["cells"])
 
 
 def test_verify_command_and_its_errors(toy_build, tmp_path, capsys):

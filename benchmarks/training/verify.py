@@ -8,15 +8,18 @@ its recorded initial weights for the first ``epochs`` epochs of the full schedul
 the manifest's ``epochs``, so the retrained curve is a prefix of the recorded one), and compares every
 recorded curve (valid / train / test accuracy and loss) epoch by epoch.
 
+The cells are retrained with as many torch threads as the build used (its manifest's hardware record;
+the global setting is restored afterwards), one cell at a time.
+
 Tolerance (``TOLERANCE``): accuracies within ``accuracy_points`` percentage points and losses within
-``loss_relative`` (relative). A build trained one cell at a time (``batch_k=1``) and re-checked on the
-same kind of CPU with the same torch reproduces its curves bit for bit (measured: maximum difference 0,
-``results/nb201-fmnist/CONFIGURATION.md``). The tolerance is for what legitimately differs elsewhere:
-another CPU's kernels or thread count, or a build that trained cells in groups of K > 1 (grouped vs
-plain convolutions sum in another order). Such float-level differences grow during training; after 2
-epochs they were measured at most a few images of a 1,000-image split (see the note above), so the
-bounds below are several times those and far below what a wrong configuration gives (another seed, split
-or image size moves accuracies by whole points and losses by more than 10 %).
+``loss_relative`` (relative). Measured on the committed CPU build (``results/nb201-fmnist/CONFIGURATION.md``,
+``verify_tolerance.py``): on the machine that built it, with one thread and one cell at a time as in the
+build, the curves are reproduced **bit for bit** (maximum difference 0). Float-level differences are
+amplified by the first epochs of training, though: the same 4 cells retrained with 2 threads instead of 1
+(another summation order, as another CPU's kernels would give) differed by up to 1.7 accuracy points and
+2.5 % of a loss after 2 epochs; trained together as one batched group (K = 4, grouped convolutions) by up
+to 9.6 points and 8.3 %. The tolerance covers the first kind with margin; a build trained in groups of K > 1
+cannot be re-checked at 2 epochs within it (retrain its groups, or more epochs, instead).
 
 ``pmfnas benchmark verify SOURCE --cells N`` runs it (exit status 0 when every cell agrees, 1 otherwise).
 torch is imported only inside :func:`verify_benchmark`.
@@ -33,7 +36,7 @@ import numpy as np
 
 __all__ = ["TOLERANCE", "verify_benchmark", "add_verify_arguments", "verify_command"]
 
-TOLERANCE = {"accuracy_points": 1.0, "loss_relative": 0.02}
+TOLERANCE = {"accuracy_points": 3.0, "loss_relative": 0.05}
 # recorded curve name -> the batched trainer's curve name
 _CURVES = {"valid": "valid_acc", "valid_loss": "valid_loss", "train": "train_acc", "train_loss": "train_loss",
            "test": "test_acc", "test_loss": "test_loss"}
@@ -68,6 +71,12 @@ def _config(manifest: dict, device: str):
                        test_every_epoch=s["test_every_epoch"], eval_batch_size=s["eval_batch_size"])
 
 
+def _build_threads(manifest: dict) -> int | None:
+    """The torch thread count of the build's runs when they agree (None: unknown or mixed)."""
+    counts = {(run.get("hardware") or {}).get("torch_threads") for run in manifest.get("runs", []) if run.get("built")}
+    return counts.pop() if len(counts) == 1 and None not in counts else None
+
+
 def verify_benchmark(source: str | os.PathLike, cells: int = 2, epochs: int = 2, *, seed: int = 0,
                      device: str = "cpu", data_root: str | None = None, data=None,
                      progress: Callable[[str], None] | None = None) -> dict:
@@ -99,11 +108,21 @@ def verify_benchmark(source: str | os.PathLike, cells: int = 2, epochs: int = 2,
         data = load_dataset(config.dataset, data_root or config.data_root, split_seed=config.split_seed,
                             train_size=config.train_size, valid_size=config.valid_size, test_size=config.test_size,
                             image_size=config.image_size, device=device)
+    import torch
+
     space = NB201Space()
     report_cells, identical = [], True
-    for row in rows.tolist():
-        arch = space.parse(str(table.arch_ids[row]))
-        result = train_group([arch], data, config, stop_after=epochs)
+    threads = _build_threads(manifest)
+    previous_threads = torch.get_num_threads()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        results = [train_group([space.parse(str(table.arch_ids[row]))], data, config, stop_after=epochs)
+                   for row in rows.tolist()]
+    finally:
+        torch.set_num_threads(previous_threads)
+    for row, result in zip(rows.tolist(), results):
+        arch = result.archs[0]
         diffs, agree = {}, True
         for name, key in _CURVES.items():
             if name not in table.curves:
@@ -135,6 +154,7 @@ def verify_benchmark(source: str | os.PathLike, cells: int = 2, epochs: int = 2,
     built_on = sorted({(run.get("hardware") or {}).get("device_name", "?") for run in manifest.get("runs", [])
                        if run.get("built")})
     return {"source": str(source), "epochs": epochs, "seed": seed, "device": device, "built_on": built_on,
+            "torch_threads": threads or previous_threads,
             "batch_k": sorted({run.get("batch_k") for run in manifest.get("runs", []) if run.get("built")}),
             "tolerance": dict(TOLERANCE), "agree": all(c["agree"] for c in report_cells),
             "identical": bool(identical), "cells": report_cells}
