@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from benchmarks.spaces.nb201 import NB201Space
+from benchmarks.spaces.nb201 import EDGES, NB201Space
 from benchmarks.training.batched import train_group
 from benchmarks.training.data import load_dataset
 from benchmarks.training.trainer import TrainConfig
@@ -29,8 +29,12 @@ def cpu_seconds() -> float:
 
 
 def has_live_path(space: NB201Space, arch: str) -> bool:
-    # A cell whose output is the zero string "#" computes nothing from its input.
-    return space.unique_key(arch) != "#"
+    """Whether non-``none`` edges connect the cell's input (node 0) to its output (node 3)."""
+    reached = {0}
+    for (to_node, from_node), op in zip(EDGES, space.ops(arch)):  # edges are in topological order
+        if op != "none" and from_node in reached:
+            reached.add(to_node)
+    return 3 in reached
 
 
 def main() -> None:
