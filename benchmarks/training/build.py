@@ -56,6 +56,14 @@ fastest measured architecture, is the per-epoch seconds of every epoch. The fit 
 manifest and reused by resumed runs, so all chunks share one cost model. The batched wall time of every
 group is kept in the chunk files (``extra.group_wall_seconds``) for information only.
 
+On a CPU shared with other jobs (the project's own ``nb201-fmnist`` is built on a 2-core machine),
+``cost_clock="process"`` times the cost sample in CPU seconds of the process instead (each sampled
+architecture trained alone by the build's own trainer, epochs 2..cost_epochs+1 of the real schedule,
+with one torch thread): the wall clock would add random waits for a core. Every run also records its
+wall and CPU seconds per chunk in the manifest. ``sample=n`` builds the seeded uniform sample
+:func:`sample_canonical` of the canonical cells, ``image_size`` down-samples the images at load; both are
+settings of the manifest.
+
 CLI: :func:`add_build_arguments` / :func:`build_command` implement ``pmfnas benchmark build --out DIR
 [--epochs 24 --chunk-size 64 --batch-k 32 --device cuda --C 16 --N 5 ...] [--merge OUT.npz]``;
 :func:`add_throughput_arguments` / :func:`throughput_command` run
