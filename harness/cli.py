@@ -415,6 +415,7 @@ def _add_build_commands(bench_cmds) -> None:
     """``benchmark build`` and ``benchmark throughput``: their options parse without torch; running them needs it."""
     from benchmarks.training.build import add_build_arguments, build_command
     from benchmarks.training.throughput import add_throughput_arguments, throughput_command
+    from benchmarks.training.verify import add_verify_arguments, verify_command
 
     def needs_torch(command):
         def run(args: argparse.Namespace) -> int:
@@ -431,6 +432,9 @@ def _add_build_commands(bench_cmds) -> None:
                                                                   "(eager, processes, graph, compiled, batched)")
     add_throughput_arguments(throughput)
     throughput.set_defaults(func=needs_torch(throughput_command))
+    verify = bench_cmds.add_parser("verify", help="retrain cells of a built benchmark from scratch and check its curves")
+    add_verify_arguments(verify)
+    verify.set_defaults(func=needs_torch(verify_command))
 
 
 def _peer_help() -> str:

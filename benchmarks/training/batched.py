@@ -376,8 +376,13 @@ CURVE_KEYS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss",
 
 
 def train_group(archs: Sequence[str], data: DataSplits, config: TrainConfig, *,
-                callback: Callable[..., None] | None = None, model_factory=None) -> GroupResult:
+                callback: Callable[..., None] | None = None, model_factory=None,
+                stop_after: int | None = None) -> GroupResult:
     """Train ``archs`` together for ``config.max_epochs`` epochs with the NB201 recipe of ``config``.
+
+    ``stop_after``: train only the first that many epochs of the ``max_epochs`` schedule (the cosine
+    still spans ``max_epochs``, so the curve is the prefix of the full run; later epochs stay NaN) —
+    how ``pmfnas benchmark verify`` re-checks a table cheaply.
 
     Initial weights: :func:`init_networks` (``config.seed``); data order and augmentation: one
     ``torch.Generator`` seeded with :func:`shared_data_seed` (``config.seed``), the same for every call.
@@ -391,6 +396,10 @@ def train_group(archs: Sequence[str], data: DataSplits, config: TrainConfig, *,
     archs = list(archs)
     K = len(archs)
     E = config.max_epochs
+    if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int)
+                                   or not 1 <= stop_after <= E):
+        raise ValueError(f"stop_after={stop_after!r} must be an int from 1 to max_epochs={E}")
+    last = E if stop_after is None else stop_after
     bf16 = _use_bf16(config, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config.deterministic
@@ -417,7 +426,7 @@ def train_group(archs: Sequence[str], data: DataSplits, config: TrainConfig, *,
     wall = np.full(E, np.nan)
     test_wall = np.zeros(E)
     result = GroupResult(archs, E, curves, failed, fail_epoch, reasons, wall, test_wall)
-    for epoch in range(1, E + 1):
+    for epoch in range(1, last + 1):
         _sync(device)
         mark = time.perf_counter()
         train_loss, train_acc = steps_runner.train_epoch(generator, data)
@@ -471,7 +480,7 @@ def measure_throughput(k_values: Sequence[int] = (1, 8, 32), *, archs: Sequence[
                        data: DataSplits | None = None, like: str = "fashion-mnist", C: int = 16, N: int = 5,
                        batch_size: int = 256, steps: int = 20, warmup: int = 3, device: str | None = None,
                        bf16: bool = True, epoch_images: int = 30000, eager_archs: int = 8, seed: int = 0,
-                       progress: Callable[[str], None] | None = None) -> dict:
+                       image_size: int | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Training throughput of the batched trainer for each K in ``k_values`` vs the one-model eager loop,
     on the same device in one run.
 
@@ -479,7 +488,7 @@ def measure_throughput(k_values: Sequence[int] = (1, 8, 32), *, archs: Sequence[
     batched K uses the first K, the eager loop trains each of the first ``eager_archs`` alone (its
     arch-steps/s is their mean speed; ``speedup_vs_eager`` of K compares with the mean time of the first
     min(K, ``eager_archs``) of them, i.e. the same architectures where possible). Data: ``data`` or synthetic uint8 images shaped like ``like``
-    (speed does not depend on pixel values). Each measurement times ``steps`` full training steps
+    (speed does not depend on pixel values), ``image_size`` pixels a side when given. Each measurement times ``steps`` full training steps
     (augmentation, forward, backward, SGD, LR schedule) after ``warmup`` untimed steps, CUDA-synchronised.
     ``arch_epochs_per_s`` converts arch-steps to epochs of ``epoch_images`` training images (30,000 for
     the Fashion-MNIST split); validation passes are not included. On CUDA the peak memory of each K is
@@ -497,7 +506,8 @@ def measure_throughput(k_values: Sequence[int] = (1, 8, 32), *, archs: Sequence[
     if len(archs) < max(k_values):
         archs = [archs[i % len(archs)] for i in range(max(k_values))]
     if data is None:
-        data = synthetic_splits(max(batch_size * (steps + warmup), batch_size), 1, 1, like=like, seed=seed)
+        data = synthetic_splits(max(batch_size * (steps + warmup), batch_size), 1, 1, like=like, seed=seed,
+                                image_size=image_size)
     data = data.to(dev)
     config = TrainConfig(dataset=data.spec.name, C=C, N=N, max_epochs=1, batch_size=batch_size, device=str(dev), bf16=bf16)
     use_bf16 = _use_bf16(config, dev)
@@ -577,6 +587,7 @@ def measure_throughput(k_values: Sequence[int] = (1, 8, 32), *, archs: Sequence[
     else:
         device_name = f"cpu ({torch.get_num_threads()} threads)"
     return {"device": device_name, "torch": torch.__version__, "bf16": use_bf16, "C": C, "N": N,
+            "image_size": spec.size,
             "batch_size": batch_size, "steps": steps, "warmup": warmup, "epoch_images": epoch_images,
             "steps_per_epoch": steps_per_epoch, "eager": {"archs": n_eager, "arch_steps_per_s": eager_rate,
                                                           "arch_epochs_per_s": eager_rate / steps_per_epoch,

@@ -56,6 +56,14 @@ fastest measured architecture, is the per-epoch seconds of every epoch. The fit 
 manifest and reused by resumed runs, so all chunks share one cost model. The batched wall time of every
 group is kept in the chunk files (``extra.group_wall_seconds``) for information only.
 
+On a CPU shared with other jobs (the project's own ``nb201-fmnist`` is built on a 2-core machine),
+``cost_clock="process"`` times the cost sample in CPU seconds of the process instead (each sampled
+architecture trained alone by the build's own trainer, epochs 2..cost_epochs+1 of the real schedule,
+with one torch thread): the wall clock would add random waits for a core. Every run also records its
+wall and CPU seconds per chunk in the manifest. ``sample=n`` builds the seeded uniform sample
+:func:`sample_canonical` of the canonical cells, ``image_size`` down-samples the images at load; both are
+settings of the manifest.
+
 CLI: :func:`add_build_arguments` / :func:`build_command` implement ``pmfnas benchmark build --out DIR
 [--epochs 24 --chunk-size 64 --batch-k 32 --device cuda --C 16 --N 5 ...] [--merge OUT.npz]``;
 :func:`add_throughput_arguments` / :func:`throughput_command` run
@@ -86,7 +94,7 @@ from benchmarks.spaces.nb201 import OPS, NB201Space
 from benchmarks.tabular import BenchmarkFormatError, BenchmarkMetadata, TabularBenchmark
 from benchmarks.files import atomic_write
 
-__all__ = ["build_benchmark", "merge_chunks", "chunk_path", "read_manifest", "nb201_flops", "nb201_params",
+__all__ = ["build_benchmark", "sample_canonical", "merge_chunks", "chunk_path", "read_manifest", "nb201_flops", "nb201_params",
            "cost_features", "fit_cost_model", "predict_cost", "add_build_arguments", "build_command",
            "add_throughput_arguments", "throughput_command", "DEFAULT_NAME", "N_CANONICAL", "LICENCE"]
 
@@ -99,10 +107,12 @@ FEATURE_NAMES = ("n_params", "flops")
 COST_MODELS = ("ops", "flops", "params")
 _CHUNK_RE = re.compile(r"^chunk-(\d{5,})\.npz$")
 # Settings that may differ between runs on one out_dir (they do not change what is computed).
-_FREE_SETTINGS = ("device", "data_root", "batch_k", "eval_batch_size", "cost_sample", "cost_epochs", "cost_features")
+_FREE_SETTINGS = ("device", "data_root", "batch_k", "eval_batch_size", "cost_sample", "cost_epochs", "cost_features",
+                  "cost_clock")
+COST_CLOCKS = ("wall", "process")
 _REPO = Path(__file__).resolve().parents[2]
 _RECIPE_SETTINGS = ("dataset", "data_root", "C", "N", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "seed",
-                    "split_seed", "train_size", "valid_size", "test_size", "device", "bf16", "deterministic",
+                    "split_seed", "train_size", "valid_size", "test_size", "image_size", "device", "bf16", "deterministic",
                     "test_every_epoch", "eval_batch_size")
 
 
@@ -274,8 +284,27 @@ def _archs_digest(archs: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(archs).encode()).hexdigest()
 
 
-def _resolve_archs(archs: Sequence[str] | None) -> tuple[list[str], str]:
+def sample_canonical(n: int, seed: int = 0) -> list[str]:
+    """A seeded uniform sample of ``n`` of the 6,466 canonical NB201 cells, in the order drawn.
+
+    ``numpy.random.default_rng(seed).permutation(6466)[:n]`` indexes ``NB201Space().unique_architectures()``
+    (official index order). The order drawn is kept, so every prefix of the list — the chunks of a build
+    built so far — is itself a uniform sample, and a larger ``n`` with the same seed extends a smaller one.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= N_CANONICAL:
+        raise ValueError(f"sample={n!r} must be an int from 1 to {N_CANONICAL} (the canonical NB201 cells)")
+    pool = NB201Space().unique_architectures()
+    return [pool[int(i)] for i in np.random.default_rng(seed).permutation(len(pool))[:int(n)]]
+
+
+def _resolve_archs(archs: Sequence[str] | None, sample: int | None = None, sample_seed: int = 0) -> tuple[list[str], str]:
     space = NB201Space()
+    if sample is not None:
+        if archs is not None:
+            raise ValueError("give either an architecture list or a sample size, not both")
+        return sample_canonical(sample, sample_seed), (
+            f"sample: numpy default_rng({sample_seed}).permutation({N_CANONICAL})[:{sample}] over the canonical "
+            "cells in official index order, in the order drawn")
     if archs is None:
         return space.unique_architectures(), "canonical"
     if isinstance(archs, str):
@@ -303,19 +332,37 @@ SECONDS_DERIVATION = (
     "the epoch it diverged in; later epochs are NaN.")
 
 
+SECONDS_DERIVATION_PROCESS = (
+    "seconds[arch, epoch] = the per-epoch cost of this architecture trained ALONE on the build's hardware, "
+    "predicted by a linear cost model (manifest cost_model) fitted with numpy least squares to a sample of "
+    "architectures that were each trained alone by the build's own trainer (K=1, same recipe, data and device), "
+    "timed in CPU seconds of the process (user + system; time.process_time) over epochs 2..cost_epochs+1 of the "
+    "real schedule, each epoch = one training pass + one validation pass, with one torch thread (cost_clock="
+    "'process': on a CPU shared with other jobs this is what the cell costs on the core it runs on, without the "
+    "time spent waiting for a core, which the wall clock would add at random). The same value is used for every "
+    "epoch, clamped below at half the fastest measured architecture. It is NOT a batched wall time divided by K. "
+    "A failed run is charged up to and including the epoch it diverged in; later epochs are NaN.")
+
+
 # ======================================================================================= building
 def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = None, *, epochs: int = 24,
                     chunk_size: int = 64, batch_k: int = 32, device: str | None = None, C: int = 16, N: int = 5,
                     seed: int = 0, split_seed: int = 0, dataset: str = "fashion-mnist", data_root: str | None = None,
                     train_size: int | None = None, valid_size: int | None = None, test_size: int | None = None,
-                    batch_size: int = 256, lr: float = 0.1, momentum: float = 0.9, nesterov: bool = True,
+                    image_size: int | None = None, batch_size: int = 256, lr: float = 0.1, momentum: float = 0.9, nesterov: bool = True,
                     weight_decay: float = 5e-4, bf16: bool = True, deterministic: bool = False,
                     test_every_epoch: bool = True, eval_batch_size: int = 1024, cost_sample: int = 32,
-                    cost_epochs: int = 1, cost_features: str = "ops", name: str = DEFAULT_NAME, data=None,
+                    cost_epochs: int = 1, cost_features: str = "ops", cost_clock: str = "wall",
+                    name: str = DEFAULT_NAME, data=None,
                     trainer: str = "auto", compile_mode: str = "max-autotune-no-cudagraphs",
                     max_chunks: int | None = None, time_budget_s: float | None = None,
+                    sample: int | None = None, sample_seed: int = 0,
                     progress: Callable[[str], None] | None = print, callback: Callable[..., None] | None = None) -> dict:
     """Train ``archs`` (default: the 6,466 canonical NB201 cells) into ``out_dir`` chunk by chunk; resumable.
+
+    ``sample`` / ``sample_seed``: instead of ``archs``, the seeded uniform sample :func:`sample_canonical`
+    (recorded in the manifest's settings). ``image_size``: images down-sampled at load (see
+    :func:`benchmarks.training.data.load_dataset`).
 
     See the module docstring for the files, the training and the seconds. ``data``: prebuilt
     :class:`~benchmarks.training.data.DataSplits` (default: ``load_dataset(dataset, data_root, split_seed,
@@ -339,15 +386,21 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     from benchmarks.training.trainer import TrainConfig
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     out_dir = Path(out_dir)
     say = progress or (lambda line: None)
-    archs, source = _resolve_archs(archs)
+    archs, source = _resolve_archs(archs, sample, sample_seed)
     for label, value in (("chunk_size", chunk_size), ("batch_k", batch_k), ("cost_sample", cost_sample),
                          ("cost_epochs", cost_epochs), ("epochs", epochs)):
         if isinstance(value, bool) or int(value) != value or value < 1:
             raise ValueError(f"{label}={value!r} must be a positive int")
     if cost_features not in COST_MODELS:
         raise ValueError(f"cost_features={cost_features!r} must be one of {COST_MODELS}")
+    if cost_clock not in COST_CLOCKS:
+        raise ValueError(f"cost_clock={cost_clock!r} must be one of {COST_CLOCKS}")
+    if cost_clock == "process" and cost_epochs + 1 >= epochs:
+        raise ValueError(f"cost_clock='process' times epochs 2..cost_epochs+1 of the schedule without its last "
+                         f"(test) epoch: cost_epochs={cost_epochs} needs epochs > {cost_epochs + 1}, got {epochs}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     from benchmarks.training.paths import resolve_trainer
 
@@ -357,15 +410,22 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     if data is not None:
         train_size, valid_size, test_size = (data.sizes[k] for k in ("train", "valid", "test"))
         split_seed, dataset = data.split_seed, data.spec.name
+        from benchmarks.training.data import DATASETS
+
+        image_size = data.spec.size if data.spec.size != DATASETS[dataset].size else None
     config = TrainConfig(dataset=dataset, data_root=data_root, C=C, N=N, max_epochs=epochs, batch_size=batch_size, lr=lr,
                          momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, seed=seed,
                          split_seed=split_seed, train_size=train_size, valid_size=valid_size, test_size=test_size,
-                         device=str(dev), bf16=bf16, deterministic=deterministic, test_every_epoch=test_every_epoch,
-                         eval_batch_size=eval_batch_size, trainer=path, compile_mode=compile_mode)
+                         image_size=image_size, device=str(dev), bf16=bf16, deterministic=deterministic,
+                         test_every_epoch=test_every_epoch, eval_batch_size=eval_batch_size, trainer=path,
+                         compile_mode=compile_mode)
     settings = {k: getattr(config, k) for k in _RECIPE_SETTINGS}
     settings.update(epochs=epochs, chunk_size=chunk_size, batch_k=batch_k, cost_sample=cost_sample,
-                    cost_epochs=cost_epochs, cost_features=cost_features, n_archs=len(archs), archs_source=source,
+                    cost_epochs=cost_epochs, cost_features=cost_features, cost_clock=cost_clock, n_archs=len(archs),
+                    archs_source=source,
                     archs_sha256=_archs_digest(archs))
+    if sample is not None:  # absent otherwise, so manifests from before the option compare equal
+        settings.update(sample=int(sample), sample_seed=int(sample_seed))
     n_chunks = math.ceil(len(archs) / chunk_size)
     (out_dir / "chunks").mkdir(parents=True, exist_ok=True)
     for stale in [*(out_dir / "chunks").glob("*.tmp"), *out_dir.glob("manifest.json*.tmp")]:
@@ -389,11 +449,13 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                         "data_order_seed": shared_data_seed(seed),
                         "data_order": "one torch.Generator seeded with data_order_seed per training group; every "
                                       "architecture sees the same data order and augmentation draws",
-                        "cost_sample": f"numpy default_rng({seed}).choice over the arch list"},
+                        "cost_sample": f"numpy default_rng({seed}).choice over the arch list",
+                        **({"sample_seed": int(sample_seed)} if sample is not None else {})},
                     "torch": torch.__version__, "python": platform.python_version(), "numpy": np.__version__,
                     **_git_commit(), "n_archs": len(archs), "n_chunks": n_chunks,
                     "expected_of_canonical": N_CANONICAL if source == "canonical" else None,
-                    "seconds_derivation": SECONDS_DERIVATION, "cost_model": None, "runs": []}
+                    "seconds_derivation": SECONDS_DERIVATION if cost_clock == "wall" else SECONDS_DERIVATION_PROCESS,
+                    "cost_model": None, "runs": []}
     run = {"started": _now(), "status": "running", "hardware": _hardware(dev), "torch": torch.__version__,
            **_git_commit(), "batch_k": batch_k, "trainer": {"asked": trainer, "used": path, "note": note,
                                                              "compile_mode": compile_mode}, "built": []}
@@ -408,7 +470,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
 
             say(f"loading {dataset} onto {dev} ...")
             state["data"] = load_dataset(dataset, data_root, split_seed=split_seed, train_size=train_size,
-                                         valid_size=valid_size, test_size=test_size, device=dev)
+                                         valid_size=valid_size, test_size=test_size, device=dev,
+                                         image_size=image_size)
         else:
             state["data"] = state["data"].to(dev)
         return state["data"]
@@ -417,7 +480,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     try:
         if manifest.get("cost_model") is None:
             manifest["cost_model"], manifest["hardware"] = _calibrate(archs, config, get_data(), cost_sample,
-                                                                      cost_epochs, cost_features, seed, say), run["hardware"]
+                                                                      cost_epochs, cost_features, seed, say,
+                                                                      cost_clock), run["hardware"]
             manifest["data"] = {"dataset": config.dataset, "root": get_data().root, "sizes": get_data().sizes,
                                 "split_seed": split_seed}
             _write_json_atomic(manifest_path, manifest)
@@ -437,12 +501,14 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
             if time_budget_s is not None and built and elapsed + last_duration > time_budget_s:
                 stopped = f"time budget {time_budget_s:.0f} s: {elapsed:.0f} s elapsed, a chunk takes ~{last_duration:.0f} s"
                 break
-            mark = time.perf_counter()
+            mark, cpu_mark = time.perf_counter(), time.process_time()
             table = _build_chunk(index, expected, config, get_data(), batch_k, cost_model, name, callback, say)
             table.save(path)
             last_duration = time.perf_counter() - mark
             built.append(index)
             run["built"].append(index)
+            run.setdefault("chunk_seconds", {})[str(index)] = {"wall": last_duration,
+                                                               "process_cpu": time.process_time() - cpu_mark}
             n_failed = int(table.failed.sum())
             say(f"chunk {index + 1}/{n_chunks}: {len(expected)} archs in {last_duration:.1f} s"
                 + (f", {n_failed} failed" if n_failed else "") + f" -> {path.name}")
@@ -455,6 +521,8 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     finally:
         run["finished"] = _now()
         run["seconds"] = time.perf_counter() - started
+        # CPU seconds of this process (all its threads): on a shared machine, what the run really used.
+        run["process_cpu_seconds"] = time.process_time() - cpu_started
         manifest["updated"] = _now()
         _write_json_atomic(manifest_path, manifest)
     present = sum(chunk_path(out_dir, i).is_file() for i in range(n_chunks))
@@ -475,8 +543,22 @@ def _chunk_is_valid(path: Path, expected: list[str], epochs: int, say) -> bool:
     return True
 
 
-def _calibrate(archs, config, data, cost_sample, cost_epochs, kind, seed, say) -> dict:
-    """Train a sample alone with TrainerOracle and fit the cost model (see the module docstring)."""
+def _process_seconds_alone(arch, data, config, cost_epochs) -> float:
+    """CPU seconds (this process, user + system) per epoch of ``arch`` trained alone by the build's trainer.
+
+    Epochs 2 .. cost_epochs + 1 of the real schedule are timed between the per-epoch callbacks, so model
+    construction and the first epoch's one-time costs are left out, as the wall clock's warm-up does.
+    """
+    from benchmarks.training.batched import train_group
+
+    marks = []
+    train_group([arch], data, dataclasses.replace(config, test_every_epoch=False),
+                callback=lambda **info: marks.append(time.process_time()), stop_after=cost_epochs + 1)
+    return (marks[-1] - marks[0]) / cost_epochs
+
+
+def _calibrate(archs, config, data, cost_sample, cost_epochs, kind, seed, say, clock: str = "wall") -> dict:
+    """Train a sample alone and fit the cost model (see the module docstring)."""
     from benchmarks.training.trainer import TrainerOracle
 
     spec = data.spec
@@ -490,29 +572,55 @@ def _calibrate(archs, config, data, cost_sample, cost_epochs, kind, seed, say) -
     sample = [archs[i] for i in sorted(picked)]
     say(f"cost model: training {len(sample)} architectures alone for {cost_epochs} epoch(s) each on {config.device} ...")
     cfg = dataclasses.replace(config, max_epochs=cost_epochs, test_every_epoch=False)
-    measured_archs, measured = [], []
-    with tempfile.TemporaryDirectory(prefix="pmfnas-cost-") as tmp:
-        warm = TrainerOracle(dataclasses.replace(cfg, max_epochs=1), data=data, checkpoint_dir=Path(tmp) / "warm")
-        warm.evaluate(sample[0], 1)
-        oracle = TrainerOracle(cfg, data=data, checkpoint_dir=Path(tmp) / "alone")
+    measured_archs, measured, cpu_measured = [], [], []
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    if clock == "process":
+        _process_seconds_alone(sample[0], data, config, 1)  # untimed warm-up
         for arch in sample:
-            evaluation = oracle.evaluate(arch, cost_epochs)
-            record = oracle.records[arch]
-            if evaluation.failed:
-                say(f"  {arch}: failed ({record.reason}); left out of the fit")
-                continue
             measured_archs.append(arch)
-            measured.append(float(np.mean(record.seconds)))
-        oracle.close()
-        warm.close()
+            measured.append(_process_seconds_alone(arch, data, config, cost_epochs))
+        cpu_measured = list(measured)
+    else:
+        with tempfile.TemporaryDirectory(prefix="pmfnas-cost-") as tmp:
+            warm = TrainerOracle(dataclasses.replace(cfg, max_epochs=1), data=data, checkpoint_dir=Path(tmp) / "warm")
+            warm.evaluate(sample[0], 1)
+            oracle = TrainerOracle(cfg, data=data, checkpoint_dir=Path(tmp) / "alone")
+            for arch in sample:
+                cpu_mark = time.process_time()
+                evaluation = oracle.evaluate(arch, cost_epochs)
+                cpu_seconds = (time.process_time() - cpu_mark) / cost_epochs
+                record = oracle.records[arch]
+                if evaluation.failed:
+                    say(f"  {arch}: failed ({record.reason}); left out of the fit")
+                    continue
+                measured_archs.append(arch)
+                measured.append(float(np.mean(record.seconds)))
+                cpu_measured.append(cpu_seconds)
+            oracle.close()
+            warm.close()
     if not measured:
         raise RuntimeError("every architecture of the cost sample failed: no cost model can be fitted")
     model = fit_cost_model(measured_archs, measured, kind, **geometry)
     model["cost_epochs"] = cost_epochs
-    model["measured_with"] = "TrainerOracle (one model at a time), after one untimed warm-up epoch"
+    model["clock"] = clock
+    model["measured_with"] = ("TrainerOracle (one model at a time), after one untimed warm-up epoch" if clock == "wall" else
+                              "process CPU time (user + system, time.process_time) of the build's trainer training each "
+                              "architecture alone (K=1), epochs 2..cost_epochs+1 of the real schedule (training pass + "
+                              f"validation pass), after an untimed warm-up run; torch threads: {_torch_threads()}")
+    # For information. Wall clock: CPU seconds of each whole evaluate call per epoch (model construction,
+    # checkpoint and final test pass included); on a shared machine the wall seconds include waiting for a core.
+    model["process_cpu_seconds_per_epoch"] = [float(c) for c in cpu_measured]
+    model["load_average_1min"] = {"before": load_before,
+                                  "after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
     say(f"cost model ({model['used']}): R^2 = {model['r2']:.3f}, RMSE {model['rmse']:.4f} s, "
         f"seconds/epoch {min(measured):.3f}..{max(measured):.3f}")
     return model
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _train_groups(archs, data, config, batch_k, callback, chunk, say):
@@ -649,7 +757,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="build directory (manifest.json + chunks/); rerun to resume")
     parser.add_argument("--archs-file", default=None,
                         help="file with one NB201 architecture per line (default: the 6,466 canonical cells)")
+    parser.add_argument("--sample", type=int, default=None, metavar="N",
+                        help="build a seeded uniform sample of N of the 6,466 canonical cells (instead of all)")
+    parser.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
     parser.add_argument("--dataset", default="fashion-mnist", help="dataset (default fashion-mnist)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="down-sample the images to this side at load, e.g. 12 (default: the dataset's own)")
     parser.add_argument("--data-root", default=None, help="dataset directory (default: the dataset's standard place)")
     parser.add_argument("--epochs", type=int, default=24, help="epochs per architecture; the cosine schedule spans them (default 24)")
     parser.add_argument("--chunk-size", type=int, default=64, help="architectures per chunk file (default 64)")
@@ -669,6 +782,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cost-sample", type=int, default=32, help="architectures timed alone for the cost model (default 32)")
     parser.add_argument("--cost-epochs", type=int, default=1, help="epochs each of them is timed for (default 1)")
     parser.add_argument("--cost-features", default="ops", choices=COST_MODELS, help="cost model regressors (default ops)")
+    parser.add_argument("--cost-clock", default="wall", choices=COST_CLOCKS,
+                        help="what the cost sample is timed with: wall (TrainerOracle's charged seconds; default) or "
+                             "process (CPU seconds of this process: one cell alone on a CPU shared with other jobs; "
+                             "use with one torch thread)")
     parser.add_argument("--max-chunks", type=int, default=None, help="build at most this many new chunks, then stop")
     parser.add_argument("--time-budget", type=float, default=None, help="seconds; start no chunk that would not end in time")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"the merged table's name (default {DEFAULT_NAME})")
@@ -682,6 +799,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 def build_command(args: argparse.Namespace) -> int:
     """``pmfnas benchmark build``: build (or resume), then optionally merge. Returns the exit status."""
     archs = None
+    if args.archs_file and args.sample is not None:
+        raise ValueError("give either --archs-file or --sample, not both")
     if args.archs_file:
         text = Path(args.archs_file).read_text()
         archs = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
@@ -691,8 +810,9 @@ def build_command(args: argparse.Namespace) -> int:
         C=args.C, N=args.N, seed=args.seed, split_seed=args.split_seed, dataset=args.dataset, data_root=args.data_root,
         train_size=args.train_size, valid_size=args.valid_size, test_size=args.test_size, batch_size=args.batch_size,
         lr=args.lr, bf16=not args.no_bf16, test_every_epoch=not args.test_final_only, cost_sample=args.cost_sample,
-        cost_epochs=args.cost_epochs, cost_features=args.cost_features, name=args.name, max_chunks=args.max_chunks,
-        time_budget_s=args.time_budget, progress=say, trainer=args.trainer, compile_mode=args.compile_mode)
+        cost_epochs=args.cost_epochs, cost_features=args.cost_features, cost_clock=args.cost_clock, name=args.name,
+        max_chunks=args.max_chunks, time_budget_s=args.time_budget, image_size=args.image_size, sample=args.sample,
+        sample_seed=args.sample_seed, progress=say, trainer=args.trainer, compile_mode=args.compile_mode)
     done = summary["n_chunks"] - sum(not chunk_path(args.out, i).is_file() for i in range(summary["n_chunks"]))
     print(f"{args.out}: {done}/{summary['n_chunks']} chunks ({len(summary['built'])} built now, "
           f"{len(summary['skipped'])} already there)" + (f"; stopped: {summary['stopped']}" if summary["stopped"] else ""))
@@ -704,7 +824,7 @@ def build_command(args: argparse.Namespace) -> int:
 
 
 def add_throughput_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of a ``pmfnas benchmark throughput`` command (batched vs one-model training speed)."""
+    """Flags of ``python -m benchmarks.training.build throughput`` (batched vs one-model training speed at any image size)."""
     parser.add_argument("--k", default="1,8,32", help="comma-separated K values (default 1,8,32)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--C", type=int, default=16)
@@ -713,6 +833,9 @@ def add_throughput_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per measurement")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement")
     parser.add_argument("--eager-archs", type=int, default=8, help="architectures timed one at a time for the baseline")
+    parser.add_argument("--image-size", type=int, default=None, help="down-sampled image side (default: the dataset's own)")
+    parser.add_argument("--epoch-images", type=int, default=30000,
+                        help="training images per epoch, to convert steps into arch-epochs (default 30000)")
     parser.add_argument("--no-bf16", action="store_true")
     parser.add_argument("--json", default=None, help="also write the report to this JSON file")
 
@@ -723,7 +846,8 @@ def throughput_command(args: argparse.Namespace) -> int:
     k_values = [int(x) for x in str(args.k).split(",") if x.strip()]
     report = measure_throughput(k_values, device=args.device, C=args.C, N=args.N, batch_size=args.batch_size,
                                 steps=args.steps, warmup=args.warmup, eager_archs=args.eager_archs,
-                                bf16=not args.no_bf16, progress=lambda line: print(line, flush=True))
+                                bf16=not args.no_bf16, image_size=args.image_size, epoch_images=args.epoch_images,
+                                progress=lambda line: print(line, flush=True))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

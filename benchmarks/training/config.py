@@ -32,6 +32,7 @@ class TrainConfig:
     ``space`` is ``"nb201"`` (networks sized by ``C`` and ``N``) or ``"nb101"`` (sized by
     ``nb101_stem_channels``, ``nb101_stacks`` and ``nb101_modules`` cells per stack).
     ``train_size``/``valid_size``/``test_size`` keep the first n images of each split (None: all).
+    ``image_size`` down-samples the images to that many pixels a side at load (None: the dataset's own).
     ``bf16`` applies bf16 autocast on CUDA devices that support it (ignored on the CPU).
     ``test_every_epoch=False`` evaluates the test split only at the last epoch of each ``evaluate``
     call (the fidelities the search stopped at) instead of after every epoch.
@@ -59,6 +60,7 @@ class TrainConfig:
     train_size: int | None = None
     valid_size: int | None = None
     test_size: int | None = None
+    image_size: int | None = None
     device: str = "cpu"
     bf16: bool = True
     channels_last: bool = False
@@ -91,6 +93,8 @@ class TrainConfig:
         hash as they did before NB101 existed (their checkpoints are still found).
         """
         ignored = {"data_root", "test_every_epoch", "eval_batch_size", "trainer", "compile_mode", "compile_backend"}
+        if self.image_size is None:  # settings from before the option existed hash as they did
+            ignored.add("image_size")
         ignored |= {"space", *_NB101_ONLY} if self.space == "nb201" else set(_NB201_ONLY)
         relevant = {k: v for k, v in dataclasses.asdict(self).items() if k not in ignored}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

@@ -25,7 +25,11 @@ training set is permuted with ``numpy.random.default_rng(split_seed)``; the firs
 CIFAR-10's 50,000 training images into 25,000 + 25,000. ``test`` is the official test set.
 Sizes: Fashion-MNIST 30,000 / 30,000 / 10,000; CIFAR-10 and CIFAR-100 25,000 / 25,000 / 10,000;
 ImageNet16-120 75,850 / 75,850 / 6,000. ``train_size`` / ``valid_size`` / ``test_size`` keep the first
-n of each part (a seeded, hence reproducible, subset).
+n of each part (a seeded, hence reproducible, subset). ``image_size`` (default: the dataset's own)
+down-samples every image once, at load, to ``image_size x image_size`` by area averaging
+(``torch.nn.functional.interpolate(mode="area")``, i.e. adaptive average pooling), rounded back to uint8;
+the returned spec carries the new size, augmentation and normalisation are unchanged (cheap small
+benchmarks: ``pmfnas benchmark build --image-size 16``).
 
 Images stay uint8 tensors (N, C, H, W) on the training device; :func:`make_batch` augments, converts
 and normalises a batch there. Augmentation (training batches only, seeded by a ``torch.Generator``
@@ -37,6 +41,7 @@ ImageNet16 and the training-set mean/std (0.2860, 0.3530) for Fashion-MNIST.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import os
@@ -48,7 +53,7 @@ import numpy as np
 import torch
 
 __all__ = ["DATASETS", "DEFAULT_ROOTS", "DatasetSpec", "DataSplits", "read_idx", "load_arrays", "load_dataset",
-           "synthetic_splits", "split_indices", "draw_augmentation", "augment", "make_batch"]
+           "synthetic_splits", "split_indices", "resize_images", "draw_augmentation", "augment", "make_batch"]
 
 
 @dataclass(frozen=True)
@@ -266,9 +271,14 @@ def _take(n: int | None, what: str, available: int) -> int:
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, split_seed: int = 0,
                  train_size: int | None = None, valid_size: int | None = None, test_size: int | None = None,
-                 device: str | torch.device = "cpu", download: bool = False) -> DataSplits:
-    """The dataset split by the documented rule (see the module docstring), as tensors on ``device``."""
+                 device: str | torch.device = "cpu", download: bool = False,
+                 image_size: int | None = None) -> DataSplits:
+    """The dataset split by the documented rule (see the module docstring), as tensors on ``device``.
+
+    ``image_size``: down-sample every image to that many pixels a side (see the module docstring).
+    """
     name = canonical_name(name)
+    spec = _resized_spec(DATASETS[name], image_size)
     train_x, train_y, test_x, test_y = load_arrays(name, root, download)
     tr, va = split_indices(len(train_y), split_seed)
     tr = tr[: _take(train_size, "train_size", len(tr))]
@@ -277,10 +287,28 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split_seed
     used_root = str(root if root is not None else DEFAULT_ROOTS[name])
 
     def tensor(a):
-        return torch.from_numpy(np.array(a, copy=True)).to(device)
+        images = torch.from_numpy(np.array(a, copy=True))
+        if images.dim() == 4 and spec.size != images.shape[-1]:
+            images = resize_images(images, spec.size)
+        return images.to(device)
 
-    return DataSplits(DATASETS[name], tensor(train_x[tr]), tensor(train_y[tr]), tensor(train_x[va]), tensor(train_y[va]),
+    return DataSplits(spec, tensor(train_x[tr]), tensor(train_y[tr]), tensor(train_x[va]), tensor(train_y[va]),
                       tensor(test_x[:nt]), tensor(test_y[:nt]), split_seed, used_root)
+
+
+def _resized_spec(spec: DatasetSpec, image_size: int | None) -> DatasetSpec:
+    if image_size is None or image_size == spec.size:
+        return spec
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 4 <= image_size <= spec.size:
+        raise ValueError(f"image_size={image_size!r} must be an int from 4 to {spec.name}'s own size {spec.size} "
+                         "(images are only down-sampled)")
+    return dataclasses.replace(spec, size=image_size)
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 NCHW images down-sampled to ``size x size`` by area averaging, rounded back to uint8."""
+    small = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="area")
+    return small.round_().clamp_(0, 255).to(torch.uint8)
 
 
 # ------------------------------------------------------------------------------------------ batches
@@ -338,9 +366,10 @@ def _stats(spec: DatasetSpec, device) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def synthetic_splits(n_train: int, n_valid: int, n_test: int, *, like: str = "cifar10", seed: int = 0,
-                     device: str | torch.device = "cpu") -> DataSplits:
-    """Random uint8 images and labels shaped like ``like`` (for throughput checks and smoke tests only)."""
-    spec = DATASETS[canonical_name(like)]
+                     device: str | torch.device = "cpu", image_size: int | None = None) -> DataSplits:
+    """Random uint8 images and labels shaped like ``like`` (for throughput checks and smoke tests only),
+    ``image_size`` pixels a side when given (as :func:`load_dataset` would down-sample them)."""
+    spec = _resized_spec(DATASETS[canonical_name(like)], image_size)
     generator = torch.Generator().manual_seed(seed)
 
     def part(n):

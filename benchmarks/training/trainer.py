@@ -231,7 +231,8 @@ class TrainerOracle:
             if self._data is None:
                 c = self.config
                 self._data = load_dataset(c.dataset, c.data_root, split_seed=c.split_seed, train_size=c.train_size,
-                                          valid_size=c.valid_size, test_size=c.test_size, device=self.device)
+                                          valid_size=c.valid_size, test_size=c.test_size, device=self.device,
+                                          image_size=c.image_size)
             return self._data
 
     @property
