@@ -175,3 +175,54 @@ def _archs_file(tmp_path):
     path = tmp_path / "archs.txt"
     path.write_text("# four canonical cells\n" + "\n".join(ARCHS) + "\n")
     return path
+
+
+def test_two_shards_build_one_directory_together(data, built, tmp_path):
+    """``--shard 0/2`` and ``--shard 1/2`` started together: one calibrates, both record their runs, and the
+    chunks are those of an unsharded build (results do not depend on who built a chunk)."""
+    import threading
+
+    out = tmp_path / "sharded"
+    (out / "chunks").mkdir(parents=True)
+    (out / "chunks" / "chunk-00001.npz.tmp").write_bytes(b"left by a killed builder")
+    archs = SPACE.unique_architectures()[:6]
+    said = {0: [], 1: []}
+    summaries, errors = {}, []
+
+    def build(i):
+        try:
+            summaries[i] = build_benchmark(out, archs, data=data, cost_sample=4, cost_epochs=1, shard=(i, 2),
+                                           **{**TOY, "progress": said[i].append})
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert summaries[0]["built"] == [0, 2] and summaries[1]["built"] == [1]
+    assert summaries[0]["complete"] or summaries[1]["complete"]
+    calibrated = [i for i in (0, 1) if any(line.startswith("cost model:") for line in said[i])]
+    assert len(calibrated) == 1, said
+    manifest = read_manifest(out)
+    assert sorted((run["shard"], run["built"], run["status"]) for run in manifest["runs"]) == [
+        ("0/2", [0, 2], "finished"), ("1/2", [1], "finished")]
+    assert not list(out.rglob("*.tmp"))
+    merged = merge_chunks(out)
+    reference_out, _ = built
+    reference = merge_chunks(reference_out)
+    assert merged.arch_ids.tolist() == archs
+    # The first four cells are those of the unsharded two-chunk build: the same curves to the bit.
+    for name in ("valid", "train_loss"):
+        np.testing.assert_array_equal(np.asarray(merged.curves[name])[:4], np.asarray(reference.curves[name]))
+    np.testing.assert_allclose(merged.seconds[:, 0, :], np.repeat(predict_cost(manifest["cost_model"], archs)[:, None], 2, axis=1),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("shard", [(2, 2), (-1, 2), (0, 0), (0.5, 2), "0/2"])
+def test_a_bad_shard_is_refused_by_name(shard, tmp_path):
+    with pytest.raises(ValueError, match="shard="):
+        build_benchmark(tmp_path / "x", ARCHS, shard=shard, **TOY)
+    assert not (tmp_path / "x").exists()

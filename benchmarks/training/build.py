@@ -73,6 +73,7 @@ functions that train, so the parsers and :func:`merge_chunks` work without it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
@@ -85,6 +86,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -356,7 +358,7 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                     name: str = DEFAULT_NAME, data=None,
                     trainer: str = "auto", compile_mode: str = "max-autotune-no-cudagraphs",
                     max_chunks: int | None = None, time_budget_s: float | None = None,
-                    sample: int | None = None, sample_seed: int = 0,
+                    sample: int | None = None, sample_seed: int = 0, shard: tuple[int, int] | None = None,
                     progress: Callable[[str], None] | None = print, callback: Callable[..., None] | None = None) -> dict:
     """Train ``archs`` (default: the 6,466 canonical NB201 cells) into ``out_dir`` chunk by chunk; resumable.
 
@@ -368,7 +370,10 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     :class:`~benchmarks.training.data.DataSplits` (default: ``load_dataset(dataset, data_root, split_seed,
     sizes)`` on ``device``, loaded only if something has to be trained). ``max_chunks`` / ``time_budget_s``:
     build at most that many new chunks / start no new chunk once the elapsed time plus the last chunk's
-    duration would exceed the budget. ``callback(event=..., **info)`` is called with ``event="epoch"``
+    duration would exceed the budget. ``shard=(i, n)``: build only the chunks whose index is ``i`` modulo ``n``,
+    so ``n`` processes (``pmfnas benchmark build --shard i/n``) can build one ``out_dir`` at the same time;
+    they share the manifest under a file lock (the first to start calibrates the cost model, the others
+    wait for it) and each records its own run. ``callback(event=..., **info)`` is called with ``event="epoch"``
     (``chunk``, ``epoch``, ``model``, ``result``, ``archs``) after each epoch of each group and
     ``event="chunk"`` (``chunk``, ``path``) after each chunk is written.
 
@@ -396,6 +401,7 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
             raise ValueError(f"{label}={value!r} must be a positive int")
     if cost_features not in COST_MODELS:
         raise ValueError(f"cost_features={cost_features!r} must be one of {COST_MODELS}")
+    shard_index, shard_count = _check_shard(shard)
     if cost_clock not in COST_CLOCKS:
         raise ValueError(f"cost_clock={cost_clock!r} must be one of {COST_CLOCKS}")
     if cost_clock == "process" and cost_epochs + 1 >= epochs:
@@ -428,39 +434,41 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
         settings.update(sample=int(sample), sample_seed=int(sample_seed))
     n_chunks = math.ceil(len(archs) / chunk_size)
     (out_dir / "chunks").mkdir(parents=True, exist_ok=True)
-    for stale in [*(out_dir / "chunks").glob("*.tmp"), *out_dir.glob("manifest.json*.tmp")]:
-        stale.unlink(missing_ok=True)  # left by a process killed while writing (one builder per directory)
     manifest_path = out_dir / "manifest.json"
-    if manifest_path.is_file():
-        manifest = read_manifest(out_dir)
-        old = manifest.get("settings", {})
-        clash = sorted(k for k in set(old) | set(settings) if k not in _FREE_SETTINGS and old.get(k) != settings.get(k))
-        if clash:
-            raise ValueError(f"{out_dir} was built with other settings ({', '.join(f'{k}: {old.get(k)!r} -> {settings.get(k)!r}' for k in clash)}); "
-                             "use a new output directory")
-    else:
-        from benchmarks.training.batched import shared_data_seed
+    builders = _join_builders(out_dir)  # held until this build ends: tells later builders it is running
+    run = {"id": uuid.uuid4().hex, "started": _now(), "status": "running", "hardware": _hardware(dev),
+           "torch": torch.__version__, **_git_commit(), "batch_k": batch_k,
+           "shard": None if shard is None else f"{shard_index}/{shard_count}",
+           "trainer": {"asked": trainer, "used": path, "note": note, "compile_mode": compile_mode}, "built": []}
+    with _manifest_lock(out_dir):
+        if manifest_path.is_file():
+            manifest = read_manifest(out_dir)
+            old = manifest.get("settings", {})
+            clash = sorted(k for k in set(old) | set(settings) if k not in _FREE_SETTINGS and old.get(k) != settings.get(k))
+            if clash:
+                builders.close()
+                raise ValueError(f"{out_dir} was built with other settings ({', '.join(f'{k}: {old.get(k)!r} -> {settings.get(k)!r}' for k in clash)}); "
+                                 "use a new output directory")
+        else:
+            from benchmarks.training.batched import shared_data_seed
 
-        manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "name": name, "created": _now(),
-                    "settings": settings, "seeds": {
-                        "seed": seed, "split_seed": split_seed,
-                        "init": "per architecture: torch.manual_seed(trial_seed(seed, arch)) then build_network, "
-                                "as TrainerOracle(seed=seed) (benchmarks.training.trainer.trial_seed)",
-                        "data_order_seed": shared_data_seed(seed),
-                        "data_order": "one torch.Generator seeded with data_order_seed per training group; every "
-                                      "architecture sees the same data order and augmentation draws",
-                        "cost_sample": f"numpy default_rng({seed}).choice over the arch list",
-                        **({"sample_seed": int(sample_seed)} if sample is not None else {})},
-                    "torch": torch.__version__, "python": platform.python_version(), "numpy": np.__version__,
-                    **_git_commit(), "n_archs": len(archs), "n_chunks": n_chunks,
-                    "expected_of_canonical": N_CANONICAL if source == "canonical" else None,
-                    "seconds_derivation": SECONDS_DERIVATION if cost_clock == "wall" else SECONDS_DERIVATION_PROCESS,
-                    "cost_model": None, "runs": []}
-    run = {"started": _now(), "status": "running", "hardware": _hardware(dev), "torch": torch.__version__,
-           **_git_commit(), "batch_k": batch_k, "trainer": {"asked": trainer, "used": path, "note": note,
-                                                             "compile_mode": compile_mode}, "built": []}
-    manifest.setdefault("runs", []).append(run)
-    _write_json_atomic(manifest_path, manifest)
+            manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "name": name, "created": _now(),
+                        "settings": settings, "seeds": {
+                            "seed": seed, "split_seed": split_seed,
+                            "init": "per architecture: torch.manual_seed(trial_seed(seed, arch)) then build_network, "
+                                    "as TrainerOracle(seed=seed) (benchmarks.training.trainer.trial_seed)",
+                            "data_order_seed": shared_data_seed(seed),
+                            "data_order": "one torch.Generator seeded with data_order_seed per training group; every "
+                                          "architecture sees the same data order and augmentation draws",
+                            "cost_sample": f"numpy default_rng({seed}).choice over the arch list",
+                            **({"sample_seed": int(sample_seed)} if sample is not None else {})},
+                        "torch": torch.__version__, "python": platform.python_version(), "numpy": np.__version__,
+                        **_git_commit(), "n_archs": len(archs), "n_chunks": n_chunks,
+                        "expected_of_canonical": N_CANONICAL if source == "canonical" else None,
+                        "seconds_derivation": SECONDS_DERIVATION if cost_clock == "wall" else SECONDS_DERIVATION_PROCESS,
+                        "cost_model": None, "runs": []}
+        manifest.setdefault("runs", []).append(run)
+        _write_json_atomic(manifest_path, manifest)
 
     state = {"data": data}
 
@@ -479,15 +487,19 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     built, skipped, stopped = [], [], None
     try:
         if manifest.get("cost_model") is None:
-            manifest["cost_model"], manifest["hardware"] = _calibrate(archs, config, get_data(), cost_sample,
-                                                                      cost_epochs, cost_features, seed, say,
-                                                                      cost_clock), run["hardware"]
-            manifest["data"] = {"dataset": config.dataset, "root": get_data().root, "sizes": get_data().sizes,
-                                "split_seed": split_seed}
-            _write_json_atomic(manifest_path, manifest)
+            # Under the lock, so that builders started together calibrate once: the others wait, then read it.
+            with _manifest_lock(out_dir):
+                manifest = read_manifest(out_dir)
+                if manifest.get("cost_model") is None:
+                    manifest["cost_model"], manifest["hardware"] = _calibrate(archs, config, get_data(), cost_sample,
+                                                                              cost_epochs, cost_features, seed, say,
+                                                                              cost_clock), run["hardware"]
+                    manifest["data"] = {"dataset": config.dataset, "root": get_data().root, "sizes": get_data().sizes,
+                                        "split_seed": split_seed}
+                    _write_json_atomic(manifest_path, _with_run(manifest, run))
         cost_model = manifest["cost_model"]
         last_duration = 0.0
-        for index in range(n_chunks):
+        for index in range(shard_index, n_chunks, shard_count):
             path = chunk_path(out_dir, index)
             expected = archs[index * chunk_size:(index + 1) * chunk_size]
             if path.is_file():
@@ -523,12 +535,72 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
         run["seconds"] = time.perf_counter() - started
         # CPU seconds of this process (all its threads): on a shared machine, what the run really used.
         run["process_cpu_seconds"] = time.process_time() - cpu_started
-        manifest["updated"] = _now()
-        _write_json_atomic(manifest_path, manifest)
+        with _manifest_lock(out_dir):  # re-read: other shards may have recorded their runs meanwhile
+            manifest = _with_run(read_manifest(out_dir), run)
+            manifest["updated"] = _now()
+            _write_json_atomic(manifest_path, manifest)
+        builders.close()
     present = sum(chunk_path(out_dir, i).is_file() for i in range(n_chunks))
     return {"out_dir": str(out_dir), "built": built, "skipped": skipped, "n_chunks": n_chunks,
             "complete": present == n_chunks, "stopped": stopped, "seconds": time.perf_counter() - started,
             "manifest": manifest}
+
+
+def _check_shard(shard) -> tuple[int, int]:
+    """``(index, count)`` of a build shard (``(0, 1)`` for the whole build); ValueError naming a bad one."""
+    if shard is None:
+        return 0, 1
+    try:
+        index, count = (int(v) for v in shard)
+        valid = all(int(v) == v and not isinstance(v, bool) for v in shard) and 0 <= index < count
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"shard={shard!r} must be (i, n) with integers 0 <= i < n")
+    return index, count
+
+
+@contextlib.contextmanager
+def _manifest_lock(out_dir: Path):
+    """Exclusive lock of ``out_dir``'s manifest among builder processes (POSIX advisory lock)."""
+    import fcntl
+
+    with open(out_dir / "manifest.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _join_builders(out_dir: Path):
+    """Register this process as a builder of ``out_dir``; returns the handle to close when done.
+
+    The first builder (no other holds the shared lock) removes temporary files left by a builder that
+    was killed while writing; a later one must not, as they may be the chunks other shards are writing.
+    """
+    import fcntl
+
+    handle = open(out_dir / "builders.lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for stale in [*(out_dir / "chunks").glob("*.tmp"), *out_dir.glob("manifest.json*.tmp")]:
+            stale.unlink(missing_ok=True)
+    except BlockingIOError:
+        pass
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    return handle
+
+
+def _with_run(manifest: dict, run: dict) -> dict:
+    """``manifest`` with ``run`` recorded: replacing the entry of the same id, else appended."""
+    runs = manifest.setdefault("runs", [])
+    same = [i for i, recorded in enumerate(runs) if recorded.get("id") == run["id"]]
+    if same:
+        runs[same[0]] = run
+    else:
+        runs.append(run)
+    return manifest
 
 
 def _chunk_is_valid(path: Path, expected: list[str], epochs: int, say) -> bool:
@@ -788,12 +860,26 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                              "use with one torch thread)")
     parser.add_argument("--max-chunks", type=int, default=None, help="build at most this many new chunks, then stop")
     parser.add_argument("--time-budget", type=float, default=None, help="seconds; start no chunk that would not end in time")
+    parser.add_argument("--shard", type=_parse_shard, default=None, metavar="I/N",
+                        help="build only the chunks whose index is I modulo N, so that N processes can build one "
+                             "--out directory together (e.g. --shard 0/2 and --shard 1/2 on two cores)")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"the merged table's name (default {DEFAULT_NAME})")
     parser.add_argument("--merge", default=None, metavar="OUT.npz", help="afterwards merge all chunks into this table")
     parser.add_argument("--quiet", action="store_true")
     from benchmarks.training.commands import add_path_arguments
 
     add_path_arguments(parser)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard {text!r} must be I/N, e.g. 0/2") from None
+    try:
+        return _check_shard((index, count))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: {error}") from None
 
 
 def build_command(args: argparse.Namespace) -> int:
@@ -812,7 +898,8 @@ def build_command(args: argparse.Namespace) -> int:
         lr=args.lr, bf16=not args.no_bf16, test_every_epoch=not args.test_final_only, cost_sample=args.cost_sample,
         cost_epochs=args.cost_epochs, cost_features=args.cost_features, cost_clock=args.cost_clock, name=args.name,
         max_chunks=args.max_chunks, time_budget_s=args.time_budget, image_size=args.image_size, sample=args.sample,
-        sample_seed=args.sample_seed, progress=say, trainer=args.trainer, compile_mode=args.compile_mode)
+        sample_seed=args.sample_seed, shard=args.shard, progress=say, trainer=args.trainer,
+        compile_mode=args.compile_mode)
     done = summary["n_chunks"] - sum(not chunk_path(args.out, i).is_file() for i in range(summary["n_chunks"]))
     print(f"{args.out}: {done}/{summary['n_chunks']} chunks ({len(summary['built'])} built now, "
           f"{len(summary['skipped'])} already there)" + (f"; stopped: {summary['stopped']}" if summary["stopped"] else ""))
