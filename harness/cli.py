@@ -81,8 +81,6 @@ def _cmd_benchmark_info(args: argparse.Namespace) -> int:
         elif isinstance(value, list):
             value = ", ".join(value)
         print(f"{key.replace('_', ' '):<{width}}  {value}")
-    if table.metadata.notes:
-        print(f"{'notes':<{width}}  {table.metadata.notes}")
     return 0
 
 

@@ -158,3 +158,10 @@ def test_committed_build_is_reproduced_by_retraining_two_cells():
     assert report["agree"], report["cells"]
     for cell in report["cells"]:
         assert np.isfinite(cell["valid_retrained"]).all()
+
+
+def test_the_shipped_table_is_reproduced_by_retraining_two_cells():
+    """The issue's CI check, on the table inside the package (its manifest travels in ``extra.manifest``)."""
+    report = verify_benchmark("nb201-fmnist", cells=2, epochs=2, seed=1)
+    assert report["agree"], report["cells"]
+    assert len(report["cells"]) == 2
