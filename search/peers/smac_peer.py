@@ -58,6 +58,12 @@ class SMACHyperband(PeerSearcher):
 
     library = "smac"
     slow = True
+    deterministic = False
+    nondeterministic_reason = (
+        "a seed fixes a run only for a fixed PYTHONHASHSEED: SMAC's local search takes its start points "
+        "from a set of Configurations (smac/acquisition/maximizer/local_search.py, list(set(...))), hashed by "
+        "their repr string, so their order, and with it the proposals, changes with Python's per-process string "
+        "hash seed (identical runs within one process; PYTHONHASHSEED=0 pmfnas compare ... repeats them)")
 
     def __init__(self, problem: Problem, rng: np.random.Generator, eta: int = 3, min_epochs: float | None = None):
         super().__init__(problem, rng)

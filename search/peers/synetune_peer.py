@@ -26,13 +26,13 @@ it grows steeply with the observations (one suggestion on a 344-cell table: 8 s 
 last fitted hyper-parameters.
 
 **Determinism.** syne-tune names the parameters of its GP models from a process-wide counter (its
-``gluon.NameManager``: ``mean9_``, ``mean10_``, ...), and the random restarts of a hyper-parameter fit
-draw their perturbations in the sorted order of those names (``optimization_utils``). Names from a
-counter that earlier runs in the same process advanced sort differently ("mean10_" before "mean9_"),
-so the same seed drew the same numbers onto different parameters: Hyper-Tune (one mean per rung)
-proposed different jobs depending on what had run before it. Every adapter therefore makes the
-library's calls inside a name manager of its own (:meth:`_SyneTune._library`): names start from zero
-for every searcher, as in a fresh process, whatever ran before.
+``gluon.NameManager``: ``scalarmeanfunction9_``, ``scalarmeanfunction10_``, ...), and the random
+restarts of a hyper-parameter fit draw their perturbations in the sorted order of those names
+(``optimization_utils``). Once earlier runs in the same process have advanced the counter, the names
+sort differently ("...10_" before "...9_"), so the same seed drew the same numbers onto different
+parameters: Hyper-Tune (one mean function per rung) proposed different jobs depending on what had run
+before it. Every adapter therefore makes the library's calls inside a name manager of its own: names
+start from zero for every searcher, as in a fresh process, whatever ran before.
 """
 from __future__ import annotations
 
@@ -82,6 +82,7 @@ def _epoch_clock():
 class _SyneTune(PeerSearcher):
     library = "syne-tune"
     baseline = ""  # class name in syne_tune.optimizer.baselines
+    search_options: dict = {}  # the searcher's options where the adapter departs from syne-tune's defaults
 
     def __init__(self, problem: Problem, rng: np.random.Generator, eta: int = 3, min_epochs: float | None = None):
         super().__init__(problem, rng)
@@ -89,17 +90,14 @@ class _SyneTune(PeerSearcher):
             from syne_tune.backend.trial_status import Trial
             from syne_tune.optimizer.schedulers.searchers.bayesopt.gpautograd.gluon import NameManager
 
-        self._names = NameManager()
-        with self._library():
+        # Every call into syne-tune runs inside it: the searcher's own parameter names (module docstring).
+        self._parameter_names = NameManager()
+        with self._parameter_names:
             self._build(problem, eta, min_epochs)
         self._make_trial = Trial
         self._trials: dict[int, object] = {}
         self._reported: dict[int, int] = {}  # trial id -> last epoch reported to the scheduler
         self._next_id = 0
-
-    def _library(self):
-        """Where every call into syne-tune runs: the searcher's own parameter names (module docstring)."""
-        return self._names
 
     def _build(self, problem: Problem, eta: int, min_epochs: float | None) -> None:
         from syne_tune.config_space import choice
@@ -120,10 +118,11 @@ class _SyneTune(PeerSearcher):
         self.scheduler.set_time_keeper(self._clock)
 
     def _scheduler_options(self) -> dict:
-        return {"type": "promotion", "reduction_factor": self.eta}
+        options = {"type": "promotion", "reduction_factor": self.eta}
+        return {**options, "search_options": dict(self.search_options)} if self.search_options else options
 
     def _propose(self) -> Proposal | None:
-        with self._library():
+        with self._parameter_names:
             return self._propose_in_library()
 
     def _propose_in_library(self) -> Proposal | None:
@@ -149,7 +148,7 @@ class _SyneTune(PeerSearcher):
         return Proposal(arch, float(trial.config[MAX_RESOURCE]), trial_id, continues=continues, handle=trial)
 
     def _report(self, proposal: Proposal, observation: Observation) -> None:
-        with self._library():
+        with self._parameter_names:
             self._report_in_library(proposal, observation)
 
     def _report_in_library(self, proposal: Proposal, observation: Observation) -> None:
@@ -192,9 +191,7 @@ class SyneTuneMOBSTER(_SyneTune):
 
     baseline = "MOBSTER"
     slow = True  # a Gaussian process refit on every suggestion (every 3rd past 150 observations)
-
-    def _scheduler_options(self) -> dict:
-        return {**super()._scheduler_options(), "search_options": {"opt_skip_period": GP_OPT_SKIP_PERIOD}}
+    search_options = {"opt_skip_period": GP_OPT_SKIP_PERIOD}
 
 
 class SyneTuneHyperTune(_SyneTune):
@@ -202,9 +199,7 @@ class SyneTuneHyperTune(_SyneTune):
 
     baseline = "HyperTune"
     slow = True
-
-    def _scheduler_options(self) -> dict:
-        return {**super()._scheduler_options(), "search_options": {"opt_skip_period": GP_OPT_SKIP_PERIOD}}
+    search_options = {"opt_skip_period": GP_OPT_SKIP_PERIOD}
 
 
 class SyneTuneDyHPO(_SyneTune):
