@@ -16,14 +16,14 @@ Defaults: ``eta=3`` (DyHPO: its own linear rungs every 2 epochs) and the smalles
 project's ASHA (``max_epochs / 27``, at least the smallest recorded fidelity).
 
 **Deviation (MOBSTER, Hyper-Tune): ``search_options["opt_skip_period"] = 3``.** Their Gaussian process
-refits its hyper-parameters (L-BFGS, 2 restarts) on every suggestion; the refit is what a run costs and
-it grows steeply with the observations (one suggestion on a 344-cell table: 8 s at 150 observations,
-45 s at 300; results/peers-speed/README.md). syne-tune documents ``opt_skip_init_length`` /
+refits its hyper-parameters (L-BFGS, 2 restarts) on every suggestion: 88-98 % of a run, growing with
+the observations (results/peers-speed/README.md). syne-tune documents ``opt_skip_init_length`` /
 ``opt_skip_period`` as the way to thin out refits once the data is large, and DyHPO's own default is
 ``opt_skip_period=3``: the adapters use that for MOBSTER and Hyper-Tune too, with the library's
-``opt_skip_init_length`` (150 observations), so a run changes only after 150 observations (never at
+``opt_skip_init_length`` (150 observations), so a run can change only after 150 observations (never at
 10 full evaluations on nbnlp-wt2); a skipped suggestion still conditions on all the data, with the
-last fitted hyper-parameters.
+last fitted hyper-parameters (MOBSTER on nbnlp-wt2 at 30 full evaluations, seed 0: the same jobs,
+wall time x0.85).
 
 **Determinism.** syne-tune names the parameters of its GP models from a process-wide counter (its
 ``gluon.NameManager``: ``scalarmeanfunction9_``, ``scalarmeanfunction10_``, ...), and the random
