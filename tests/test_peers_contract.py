@@ -261,3 +261,20 @@ def test_compare_runs_the_fast_peers_for_the_name_peers(tmp_path):
     fast = [name for name in PEER_NAMES if not peer_class(name).slow]
     assert runs["method"].tolist() == ["asha"] + fast
     assert (runs["n_evaluations"] > 0).all()
+
+
+@pytest.mark.skipif("smac-hb" not in PEER_NAMES, reason="SMAC3 is not installed (pip install '.[peers]')")
+def test_smac_adapter_uses_the_facades_own_forest_in_one_thread(tmp_path):
+    from ConfigSpace import Categorical, ConfigurationSpace
+    from smac import MultiFidelityFacade, Scenario
+
+    from search.peers.smac_peer import facade_forest
+
+    space = ConfigurationSpace(seed=1)
+    space.add(Categorical("arch", ["a", "b", "c"]))
+    scenario = Scenario(space, deterministic=True, n_trials=10, min_budget=1, max_budget=9, seed=3,
+                        output_directory=tmp_path)
+    ours, facades = facade_forest(scenario).meta, MultiFidelityFacade.get_model(scenario).meta
+    # Only the threads differ; any other setting SMAC changes in a new version must show up here.
+    assert {k: (ours.get(k), facades.get(k)) for k in ours.keys() | facades.keys()
+            if ours.get(k) != facades.get(k)} == {"n_jobs": (1, -1)}

@@ -11,8 +11,15 @@ configuration the intensifier runs again at a higher budget is a fresh run that 
 (``Job(resume=False)``).
 
 SMAC writes its run history to an output folder: the adapter gives it a private temporary folder,
-removed when the searcher is collected. SMAC is slow (its random forest and acquisition optimisation
-run on every ``ask``): ``slow = True``, so ``pmfnas compare`` runs it only when it is named.
+removed when the searcher is collected.
+
+**Speed.** The facade's random forest predicts with ``n_jobs=-1`` (a thread per core): the adapter
+builds the same forest (:func:`facade_forest`, every setting of ``MultiFidelityFacade.get_model``) with
+``n_jobs=1``, which changes no prediction (the trees are seeded) and so no proposal, and spares a
+machine that runs one search per core the threads' contention. What remains is SMAC's own local
+search of the acquisition function: on a table's single categorical ``arch`` every neighbour of a
+configuration is another value of it, so each plateau walk visits most of the table (see
+results/peers-speed/README.md). ``slow = True``: ``pmfnas compare`` runs it only when it is named.
 """
 from __future__ import annotations
 
@@ -27,10 +34,19 @@ from search.base import Observation, Problem
 from search.peers.base import FailuresAsWorst, PeerSearcher, Proposal, bracket_settings
 from search.peers.dehb_peer import configspace
 
-__all__ = ["SMACHyperband"]
+__all__ = ["SMACHyperband", "facade_forest"]
 
 #: Far beyond any budget the harness gives: SMAC must never stop on its own count.
 N_TRIALS = 10**9
+
+
+def facade_forest(scenario):
+    """``MultiFidelityFacade.get_model(scenario)``, every setting the same, predicting in one thread."""
+    from smac.model.random_forest import RandomForest
+
+    return RandomForest(scenario.configspace, log_y=True, n_trees=10, bootstrapping=True, ratio_features=1.0,
+                        min_samples_split=2, min_samples_leaf=1, max_depth=2**20,
+                        instance_features=scenario.instance_features, seed=scenario.seed, n_jobs=1)
 
 
 def _never_called(config, seed: int = 0, budget: float = 0.0) -> float:
@@ -42,6 +58,12 @@ class SMACHyperband(PeerSearcher):
 
     library = "smac"
     slow = True
+    deterministic = False
+    nondeterministic_reason = (
+        "a seed fixes a run only for a fixed PYTHONHASHSEED: SMAC's local search takes its start points "
+        "from a set of Configurations (smac/acquisition/maximizer/local_search.py, list(set(...))), hashed by "
+        "their repr string, so their order, and with it the proposals, changes with Python's per-process string "
+        "hash seed (identical runs within one process; PYTHONHASHSEED=0 pmfnas compare ... repeats them)")
 
     def __init__(self, problem: Problem, rng: np.random.Generator, eta: int = 3, min_epochs: float | None = None):
         super().__init__(problem, rng)
@@ -55,7 +77,8 @@ class SMACHyperband(PeerSearcher):
                             deterministic=True, n_trials=N_TRIALS, min_budget=min_epochs, max_budget=max_epochs,
                             seed=self.seed)
         self.smac = MultiFidelityFacade(
-            scenario, _never_called, intensifier=MultiFidelityFacade.get_intensifier(scenario, eta=int(eta)),
+            scenario, _never_called, model=facade_forest(scenario),
+            intensifier=MultiFidelityFacade.get_intensifier(scenario, eta=int(eta)),
             logging_level=40, overwrite=True)
         self._trials = 0
         self._exhausted = False

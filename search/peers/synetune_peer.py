@@ -14,6 +14,25 @@ an architecture an earlier trial trained is a fresh run that pays in full.
 
 Defaults: ``eta=3`` (DyHPO: its own linear rungs every 2 epochs) and the smallest rung as the
 project's ASHA (``max_epochs / 27``, at least the smallest recorded fidelity).
+
+**Deviation (MOBSTER, Hyper-Tune): ``search_options["opt_skip_period"] = 3``.** Their Gaussian process
+refits its hyper-parameters (L-BFGS, 2 restarts) on every suggestion: 88-98 % of a run, growing with
+the observations (results/peers-speed/README.md). syne-tune documents ``opt_skip_init_length`` /
+``opt_skip_period`` as the way to thin out refits once the data is large, and DyHPO's own default is
+``opt_skip_period=3``: the adapters use that for MOBSTER and Hyper-Tune too, with the library's
+``opt_skip_init_length`` (150 observations), so a run can change only after 150 observations (never at
+10 full evaluations on nbnlp-wt2); a skipped suggestion still conditions on all the data, with the
+last fitted hyper-parameters (MOBSTER on nbnlp-wt2 at 30 full evaluations, seed 0: the same jobs,
+wall time x0.85).
+
+**Determinism.** syne-tune names the parameters of its GP models from a process-wide counter (its
+``gluon.NameManager``: ``scalarmeanfunction9_``, ``scalarmeanfunction10_``, ...), and the random
+restarts of a hyper-parameter fit draw their perturbations in the sorted order of those names
+(``optimization_utils``). Once earlier runs in the same process have advanced the counter, the names
+sort differently ("...10_" before "...9_"), so the same seed drew the same numbers onto different
+parameters: Hyper-Tune (one mean function per rung) proposed different jobs depending on what had run
+before it. Every adapter therefore makes the library's calls inside a name manager of its own: names
+start from zero for every searcher, as in a fresh process, whatever ran before.
 """
 from __future__ import annotations
 
@@ -30,6 +49,10 @@ from search.peers.base import PeerSearcher, Proposal, bracket_settings
 __all__ = ["SyneTuneASHA", "SyneTuneBOHB", "SyneTuneDyHPO", "SyneTuneHyperTune", "SyneTuneMOBSTER"]
 
 METRIC, RESOURCE, MAX_RESOURCE = "loss", "epoch", "epochs"
+
+#: Refit the GP's hyper-parameters on every 3rd suggestion only, past syne-tune's own
+#: ``opt_skip_init_length`` (DyHPO's default; see the module docstring).
+GP_OPT_SKIP_PERIOD = 3
 
 
 def _epoch_clock():
@@ -59,13 +82,26 @@ def _epoch_clock():
 class _SyneTune(PeerSearcher):
     library = "syne-tune"
     baseline = ""  # class name in syne_tune.optimizer.baselines
+    search_options: dict = {}  # the searcher's options where the adapter departs from syne-tune's defaults
 
     def __init__(self, problem: Problem, rng: np.random.Generator, eta: int = 3, min_epochs: float | None = None):
         super().__init__(problem, rng)
         with contextlib.redirect_stdout(io.StringIO()):  # it prints which optional extras it lacks
             from syne_tune.backend.trial_status import Trial
-            from syne_tune.config_space import choice
-            from syne_tune.optimizer import baselines
+            from syne_tune.optimizer.schedulers.searchers.bayesopt.gpautograd.gluon import NameManager
+
+        # Every call into syne-tune runs inside it: the searcher's own parameter names (module docstring).
+        self._parameter_names = NameManager()
+        with self._parameter_names:
+            self._build(problem, eta, min_epochs)
+        self._make_trial = Trial
+        self._trials: dict[int, object] = {}
+        self._reported: dict[int, int] = {}  # trial id -> last epoch reported to the scheduler
+        self._next_id = 0
+
+    def _build(self, problem: Problem, eta: int, min_epochs: float | None) -> None:
+        from syne_tune.config_space import choice
+        from syne_tune.optimizer import baselines
 
         self.eta, self.min_epochs = bracket_settings(problem, eta, min_epochs, needs_two_fidelities=False)
         max_epochs = problem.max_epochs
@@ -80,15 +116,16 @@ class _SyneTune(PeerSearcher):
             **self._scheduler_options())
         # After construction: syne-tune 0.13 cannot take a time keeper in the constructor.
         self.scheduler.set_time_keeper(self._clock)
-        self._make_trial = Trial
-        self._trials: dict[int, object] = {}
-        self._reported: dict[int, int] = {}  # trial id -> last epoch reported to the scheduler
-        self._next_id = 0
 
     def _scheduler_options(self) -> dict:
-        return {"type": "promotion", "reduction_factor": self.eta}
+        options = {"type": "promotion", "reduction_factor": self.eta}
+        return {**options, "search_options": dict(self.search_options)} if self.search_options else options
 
     def _propose(self) -> Proposal | None:
+        with self._parameter_names:
+            return self._propose_in_library()
+
+    def _propose_in_library(self) -> Proposal | None:
         suggestion = self.scheduler.suggest(self._next_id)
         if suggestion is None:
             return None
@@ -111,6 +148,10 @@ class _SyneTune(PeerSearcher):
         return Proposal(arch, float(trial.config[MAX_RESOURCE]), trial_id, continues=continues, handle=trial)
 
     def _report(self, proposal: Proposal, observation: Observation) -> None:
+        with self._parameter_names:
+            self._report_in_library(proposal, observation)
+
+    def _report_in_library(self, proposal: Proposal, observation: Observation) -> None:
         from syne_tune.optimizer.scheduler import SchedulerDecision
 
         trial, trial_id = proposal.handle, proposal.trial
@@ -149,7 +190,8 @@ class SyneTuneMOBSTER(_SyneTune):
     """syne-tune's MOBSTER: ASHA promotion with a multi-task GP searcher."""
 
     baseline = "MOBSTER"
-    slow = True  # a Gaussian process refit on every suggestion
+    slow = True  # a Gaussian process refit on every suggestion (every 3rd past 150 observations)
+    search_options = {"opt_skip_period": GP_OPT_SKIP_PERIOD}
 
 
 class SyneTuneHyperTune(_SyneTune):
@@ -157,10 +199,7 @@ class SyneTuneHyperTune(_SyneTune):
 
     baseline = "HyperTune"
     slow = True
-    deterministic = False
-    nondeterministic_reason = ("the same seed proposed different jobs within one process depending on what ran "
-                               "before it (after an Optuna run; after nothing but a draw from Python's random), "
-                               "though its code seeds its own numpy generators: the cause was not located")
+    search_options = {"opt_skip_period": GP_OPT_SKIP_PERIOD}
 
 
 class SyneTuneDyHPO(_SyneTune):
