@@ -5,15 +5,16 @@ Driven through NePS's own ask/tell interface, :class:`neps.AskAndTell` over ``ne
 categoricals and the fidelity ``epochs``); the result is recorded on that trial as its report (the loss,
 or for a failed run the exception, so NePS marks the trial crashed and never promotes it).
 
+The space is NePS's ``SearchSpace`` of :class:`~neps.space.Categorical` parameters (see
+:class:`~search.peers.base.ArchCodec`) and a float fidelity from the project's smallest rung to the max
+epochs, so NePS's rungs are ``max / eta**k`` as the project's Hyperband and ASHA (each mapped to the
+nearest recorded fidelity at or above it).
+
 **NePS 0.13.0's ``AskAndTell.tell`` loses the result**: it calls ``trial.set_complete(...)`` but drops
 the :class:`~neps.state.trial.Report` that returns, so ``trial.report`` stays ``None`` and the optimizer
 reads every told trial as still pending (Hyperband then never promotes and only opens new brackets).
 NePS 0.14 fixed it (``_trial.report = _trial.set_complete(...)``), but 0.14 needs numpy >= 2. The
 adapter therefore completes the trial itself, as the fixed ``tell`` does.
-The space is NePS's ``SearchSpace`` of :class:`~neps.space.Categorical` parameters (see
-:class:`~search.peers.base.ArchCodec`) and a float fidelity from the project's smallest rung to the max
-epochs, so NePS's rungs are ``max / eta**k`` as the project's Hyperband and ASHA (each mapped to the
-nearest recorded fidelity at or above it).
 
 **Resumes.** A NePS promotion is a new trial id ``"<config>_<k+1>"`` whose
 ``metadata.previous_trial_id`` names the trial it continues (``"<config>_<k>"``): NePS's runtime
