@@ -3,7 +3,7 @@
 # Run from the repository root with pmfnas installed: bash results/make_all.sh [PART]
 #   project     (the default) the project's methods, the predictor evaluations, then the summary
 #   peers       the peer libraries' fast methods; needs pip install ".[peers]"
-#   peers-neps  NePS's methods; needs pip install ".[peers-neps]", in an environment of its own
+#   peers-neps  NePS's methods (also in the `peers` extra), into folders of their own: results/B/peers-neps*
 #   summary     results/SUMMARY.md from every compare folder present (the project's and the peers')
 set -euo pipefail
 shopt -s nullglob

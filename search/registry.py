@@ -118,7 +118,7 @@ def needs_several_fidelities(name: str) -> bool:
 
 #: The established libraries' optimizers (search/peers/), by method name: (package imported, module, class).
 #: Resolved on demand, so importing this registry never imports a library; a method is known only
-#: where its package is installed (the ``peers`` extra; NePS: the ``peers-neps`` extra, in its own environment).
+#: where its package is installed (the ``peers`` extra, one environment for all of them).
 PEERS: dict[str, tuple[str, str, str]] = {
     "dehb": ("dehb", "search.peers.dehb_peer", "DEHBSearcher"),
     "smac-hb": ("smac", "search.peers.smac_peer", "SMACHyperband"),
@@ -135,8 +135,10 @@ PEERS: dict[str, tuple[str, str, str]] = {
 
 
 def peer_extra(name: str) -> str:
-    """The optional extra that installs peer method ``name``'s library (NePS cannot share ``peers``: numpy >= 2)."""
-    return "peers-neps" if PEERS[name][0] == "neps" else "peers"
+    """The optional extra that installs peer method ``name``'s library (``peers`` holds every one)."""
+    if name not in PEERS:
+        raise ValueError(f"{name!r} is not a peer method; peers: {', '.join(sorted(PEERS))}")
+    return "peers"
 
 
 def installed_peers() -> list[str]:

@@ -172,9 +172,8 @@ def test_peers_are_known_methods_only_when_installed():
     assert searcher_names() == sorted(SEARCHERS) + PEER_NAMES
     for name in set(PEERS) - set(PEER_NAMES):
         _, _, problem = make_world()
-        extra = "peers-neps" if name.startswith("neps-") else "peers"
         with pytest.raises(ValueError, match=rf"'{name}' is a peer method whose package .* is not installed "
-                                             rf"\(pip install '\.\[{extra}\]'\)"):
+                                             r"\(pip install '\.\[peers\]'\)"):
             make_searcher(name, problem, np.random.default_rng(0))
 
 
@@ -278,3 +277,46 @@ def test_smac_adapter_uses_the_facades_own_forest_in_one_thread(tmp_path):
     # Only the threads differ; any other setting SMAC changes in a new version must show up here.
     assert {k: (ours.get(k), facades.get(k)) for k in ours.keys() | facades.keys()
             if ours.get(k) != facades.get(k)} == {"n_jobs": (1, -1)}
+
+# ------------------------------------------------------------------ NePS's promotions
+needs_neps = pytest.mark.skipif("neps-hb" not in PEER_NAMES, reason="NePS not installed (pip install '.[peers]')")
+
+
+def value_at(oracle: TabularOracle, arch: str, epochs: int) -> float:
+    return float(oracle.evaluate(arch, epochs).values[-1])
+
+
+@needs_neps
+def test_neps_hyperband_promotes_the_best_third_of_its_first_rung():
+    # NePS 0.13.0's own AskAndTell.tell drops every result, so its Hyperband saw each trial as pending and
+    # never promoted: the adapter must hand the results over itself.
+    table, space, problem = make_world(failures=False)
+    searcher = make_searcher("neps-hb", problem, np.random.default_rng(3))
+    jobs = drive_with_ledger(searcher, table, space, problem, max_jobs=36)
+    oracle = TabularOracle(table, space, repeat=0)
+    assert [job.epochs for job in jobs] == [1] * 27 + [3] * 9  # rungs 1, 3, 9, 27: 27 configurations, then 9
+    ranked = sorted(jobs[:27], key=lambda job: value_at(oracle, job.arch, 1), reverse=True)
+    assert sorted(job.arch for job in jobs[27:]) == sorted(job.arch for job in ranked[:9])
+
+
+@needs_neps
+def test_neps_asha_promotes_only_from_the_top_third_of_a_rung():
+    # ASHA's rule: a configuration is promoted when it is among the best k = len(rung) // eta of its rung.
+    # NePS 0.17 dropped the promoted ones before taking k, so it promoted the best of the rest, far below
+    # the top third, until about two were left in a rung.
+    table, space, problem = make_world(failures=False)
+    searcher = make_searcher("neps-asha", problem, np.random.default_rng(3))
+    jobs = drive_with_ledger(searcher, table, space, problem, max_jobs=120)
+    oracle = TabularOracle(table, space, repeat=0)
+    rung_values: dict[int, list[float]] = {epochs: [] for epochs in (1, 3, 9, 27)}
+    promotions = dict.fromkeys(rung_values, 0)
+    for job in jobs:  # one worker: each job is told before the next is asked
+        if job.epochs > 1:
+            lower = sorted(rung_values[job.epochs // 3], reverse=True)
+            k = len(lower) // 3
+            assert k >= 1 and value_at(oracle, job.arch, job.epochs // 3) >= lower[k - 1], (
+                f"{job.arch} promoted to {job.epochs} epochs from outside the best {k} of {len(lower)}")
+            promotions[job.epochs] += 1
+        rung_values[job.epochs].append(value_at(oracle, job.arch, job.epochs))
+    assert promotions[3] >= 10 and promotions[27] >= 1
+    assert promotions[3] < len(rung_values[1]) / 2  # 0.17 promoted about as many as it sampled
