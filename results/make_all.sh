@@ -8,6 +8,9 @@
 set -euo pipefail
 shopt -s nullglob
 part="${1:-project}"
+# SMAC3's local search orders its start points through a set of Configurations, so a smac-hb run depends on
+# Python's hash seed as well as on the run's seed (results/peers-speed/README.md): fix it for every run.
+export PYTHONHASHSEED=0
 BENCHMARKS="nb201-c10-sample nbnlp-wt2"
 
 # The peers at W = 1, both budgets, 50 seeds (the project's seeds, so every run has its pair).
