@@ -177,46 +177,49 @@ def _archs_file(tmp_path):
     return path
 
 
-def test_two_shards_build_one_directory_together(data, built, tmp_path):
-    """``--shard 0/2`` and ``--shard 1/2`` started together: one calibrates, both record their runs, and the
-    chunks are those of an unsharded build (results do not depend on who built a chunk)."""
-    import threading
+def _build_one_shard(out, archs, shard, report):
+    """One build (``shard``: None or (i, n)) in a process of its own, as ``pmfnas benchmark build`` runs."""
+    torch.set_num_threads(1)  # as the CPU build does: the same summation order in every process
+    said = []
+    summary = build_benchmark(out, archs, cost_sample=4, cost_epochs=1, shard=shard, train_size=128,
+                              valid_size=128, test_size=64, **{**TOY, "progress": said.append})
+    report.write_text(json.dumps({"built": summary["built"], "said": said}))
+
+
+def test_two_shards_build_one_directory_together(tmp_path):
+    """``--shard 0/2`` and ``--shard 1/2`` started together as processes: one calibrates, both record their
+    runs, and the chunks are those of an unsharded build (results do not depend on who built a chunk)."""
+    import multiprocessing
 
     out = tmp_path / "sharded"
     (out / "chunks").mkdir(parents=True)
     (out / "chunks" / "chunk-00001.npz.tmp").write_bytes(b"left by a killed builder")
     archs = SPACE.unique_architectures()[:6]
-    said = {0: [], 1: []}
-    summaries, errors = {}, []
-
-    def build(i):
-        try:
-            summaries[i] = build_benchmark(out, archs, data=data, cost_sample=4, cost_epochs=1, shard=(i, 2),
-                                           **{**TOY, "progress": said[i].append})
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=build, args=(i,)) for i in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    assert summaries[0]["built"] == [0, 2] and summaries[1]["built"] == [1]
-    assert summaries[0]["complete"] or summaries[1]["complete"]
-    calibrated = [i for i in (0, 1) if any(line.startswith("cost model:") for line in said[i])]
-    assert len(calibrated) == 1, said
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per shard, as two commands would be
+    reports = [tmp_path / f"shard{i}.json" for i in (0, 1)]
+    shards = [context.Process(target=_build_one_shard, args=(out, archs, (i, 2), reports[i])) for i in (0, 1)]
+    for shard in shards:
+        shard.start()
+    for shard in shards:
+        shard.join(timeout=600)
+    reference_out = tmp_path / "unsharded"
+    whole = context.Process(target=_build_one_shard, args=(reference_out, archs, None, tmp_path / "whole.json"))
+    whole.start()
+    whole.join(timeout=600)
+    assert [shard.exitcode for shard in shards] + [whole.exitcode] == [0, 0, 0]
+    done = [json.loads(report.read_text()) for report in reports]
+    assert done[0]["built"] == [0, 2] and done[1]["built"] == [1]
+    calibrated = [i for i in (0, 1) if any(line.startswith("cost model:") for line in done[i]["said"])]
+    assert len(calibrated) == 1, done
     manifest = read_manifest(out)
     assert sorted((run["shard"], run["built"], run["status"]) for run in manifest["runs"]) == [
         ("0/2", [0, 2], "finished"), ("1/2", [1], "finished")]
     assert not list(out.rglob("*.tmp"))
     merged = merge_chunks(out)
-    reference_out, _ = built
     reference = merge_chunks(reference_out)
-    assert merged.arch_ids.tolist() == archs
-    # The first four cells are those of the unsharded two-chunk build: the same curves to the bit.
-    for name in ("valid", "train_loss"):
-        np.testing.assert_array_equal(np.asarray(merged.curves[name])[:4], np.asarray(reference.curves[name]))
+    assert merged.arch_ids.tolist() == reference.arch_ids.tolist() == archs
+    for name in merged.curves:  # the same curves to the bit as one process building every chunk
+        np.testing.assert_array_equal(np.asarray(merged.curves[name]), np.asarray(reference.curves[name]), err_msg=name)
     np.testing.assert_allclose(merged.seconds[:, 0, :], np.repeat(predict_cost(manifest["cost_model"], archs)[:, None], 2, axis=1),
                                rtol=1e-6)
 
