@@ -4,6 +4,7 @@
 #   project     (the default) the project's methods, the predictor evaluations, then the summary
 #   peers       the peer libraries' fast methods; needs pip install ".[peers]"
 #   peers-neps  NePS's methods (also in the `peers` extra), into folders of their own: results/B/peers-neps*
+#   peers-smac  SMAC3's Hyperband (slow: about a minute per run), 30 seeds, into results/B/peers-smac*
 #   summary     results/SUMMARY.md from every compare folder present (the project's and the peers')
 set -euo pipefail
 shopt -s nullglob
@@ -11,22 +12,22 @@ part="${1:-project}"
 # SMAC3's local search orders its start points through a set of Configurations, so a smac-hb run depends on
 # Python's hash seed as well as on the run's seed (results/peers-speed/README.md): fix it for every run.
 export PYTHONHASHSEED=0
-BENCHMARKS="nb201-c10-sample nbnlp-wt2"
+# Every shipped benchmark with learning curves; BENCHMARKS="nbnlp-wt2" bash results/make_all.sh ... runs one.
+BENCHMARKS="${BENCHMARKS:-nb201-c10-sample nbnlp-wt2 nb201-fmnist}"
 
 # The peers at W = 1, both budgets, 50 seeds (the project's seeds, so every run has its pair).
 # --processes 1: on a shared 2-core machine.
-peers() {  # methods, folder prefix
+peers() {  # methods, folder prefix, seeds
   for B in $BENCHMARKS; do
-    pmfnas compare --benchmark "$B" --methods "$1" --seeds 50 --budget-evals 30 --processes 1 \
+    pmfnas compare --benchmark "$B" --methods "$1" --seeds "$3" --budget-evals 30 --processes 1 \
       --out "results/$B/$2" --quiet
-    pmfnas compare --benchmark "$B" --methods "$1" --seeds 50 --budget-evals 10 --processes 1 \
+    pmfnas compare --benchmark "$B" --methods "$1" --seeds "$3" --budget-evals 10 --processes 1 \
       --out "results/$B/$2-10-full-evals" --quiet
   done
 }
 
 summary() {
-  pmfnas report results/nb201-c10-sample/compare* results/nbnlp-wt2/compare* results/*/peers* \
-    --out results/SUMMARY.md
+  pmfnas report results/*/compare*/ results/*/peers*/ --out results/SUMMARY.md  # folders, not scripts
 }
 
 case "$part" in
@@ -44,8 +45,9 @@ case "$part" in
         --out "results/$B/predictor-eval" --quiet
     done
     summary ;;
-  peers) peers dehb,optuna-tpe-hb,optuna-tpe-sh,synetune-asha,synetune-bohb peers ;;
-  peers-neps) peers neps-hb,neps-asha peers-neps ;;
+  peers) peers dehb,optuna-tpe-hb,optuna-tpe-sh,synetune-asha,synetune-bohb peers 50 ;;
+  peers-neps) peers neps-hb,neps-asha peers-neps 50 ;;
+  peers-smac) peers smac-hb peers-smac 30 ;;
   summary) summary ;;
-  *) echo "results/make_all.sh: unknown part '$part' (project, peers, peers-neps or summary)" >&2; exit 2 ;;
+  *) echo "results/make_all.sh: unknown part '$part' (project, peers, peers-neps, peers-smac or summary)" >&2; exit 2 ;;
 esac
