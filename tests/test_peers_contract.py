@@ -181,8 +181,8 @@ def test_peers_are_known_methods_only_when_installed():
 needs_peers = pytest.mark.skipif(not PEER_NAMES, reason="no peer library installed (pip install '.[peers]')")
 
 
-#: A slow peer (more than 60 s per run on NAS-Bench-NLP at 30 full evaluations: SMAC3 and the Gaussian-
-#: process schedulers, whose model is refitted on every suggestion) shows its contract on a shorter ladder
+#: A slow peer (more than 60 s per run on NAS-Bench-NLP at 30 full evaluations: the Gaussian-process
+#: schedulers, whose model is refitted on every suggestion) shows its contract on a shorter ladder
 #: (rungs 3, 9, 27 epochs instead of 1 .. 27: a promotion comes after a handful of jobs), one worker and
 #: a short run, so the whole file stays within a few minutes.
 SLOW_LADDER = {"min_epochs": N_EPOCHS / 9}
