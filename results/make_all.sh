@@ -4,7 +4,7 @@
 #   project     (the default) the project's methods, the predictor evaluations, then the summary
 #   peers       the peer libraries' fast methods; needs pip install ".[peers]"
 #   peers-neps  NePS's methods (also in the `peers` extra), into folders of their own: results/B/peers-neps*
-#   peers-smac  SMAC3's Hyperband (slow: about a minute per run), 30 seeds, into results/B/peers-smac*
+#   peers-smac  SMAC3's Hyperband (30-60 s per run), the issue's 30 seeds, into results/B/peers-smac*
 #   summary     results/SUMMARY.md from every compare folder present (the project's and the peers')
 set -euo pipefail
 shopt -s nullglob
@@ -15,7 +15,7 @@ export PYTHONHASHSEED=0
 # Every shipped benchmark with learning curves; BENCHMARKS="nbnlp-wt2" bash results/make_all.sh ... runs one.
 BENCHMARKS="${BENCHMARKS:-nb201-c10-sample nbnlp-wt2 nb201-fmnist}"
 
-# The peers at W = 1, both budgets, 50 seeds (the project's seeds, so every run has its pair).
+# The peers at W = 1, both budgets; 50 seeds are the project's, so every run has its pair.
 # --processes 1: on a shared 2-core machine.
 peers() {  # methods, folder prefix, seeds
   for B in $BENCHMARKS; do

@@ -37,8 +37,8 @@ def test_the_wheel_carries_every_shipped_table_with_its_licence(wheel):
     assert "benchmarks/data/NOTICE.md" in names
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED_FILES))
-def test_benchmark_info_works_from_the_installed_wheel(wheel, name, tmp_path):
+def _info_from_wheel(wheel, name: str, tmp_path) -> str:
+    """``pmfnas benchmark info NAME`` run from the unpacked wheel alone; its stdout."""
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)  # a wheel is installed by unpacking it onto the path
     code = ("import benchmarks, sys; from harness.cli import main; "
@@ -47,17 +47,19 @@ def test_benchmark_info_works_from_the_installed_wheel(wheel, name, tmp_path):
     result = subprocess.run([sys.executable, "-c", code, name], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"from {site}" in result.stdout  # the wheel's copy answered, not the checkout
-    assert f"name                            {name}" in result.stdout
-    info = dict(line.split(None, 1) for line in result.stdout.splitlines()[1:] if " " in line.strip())
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_FILES))
+def test_benchmark_info_works_from_the_installed_wheel(wheel, name, tmp_path):
+    stdout = _info_from_wheel(wheel, name, tmp_path)
+    assert f"name                            {name}" in stdout
+    info = dict(line.split(None, 1) for line in stdout.splitlines()[1:] if " " in line.strip())
     table = load_benchmark(name)  # the checkout's copy: the wheel's must describe the same table
     assert int(info["architectures"]) == len(table) and int(info["fidelities"]) == len(table.epochs)
 
 
 def test_the_wheel_has_the_whole_nb201_fmnist_sample(wheel, tmp_path):
     """The own benchmark's Done-when: 1,000 cells × 20 epochs, answered from the wheel."""
-    site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
-    code = "import sys; from harness.cli import main; sys.exit(main(['benchmark', 'info', 'nb201-fmnist']))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)},
-                            capture_output=True, text=True, check=True)
-    assert "architectures                   1000\n" in result.stdout and "fidelities                      20\n" in result.stdout
+    stdout = _info_from_wheel(wheel, "nb201-fmnist", tmp_path)
+    assert "architectures                   1000\n" in stdout and "fidelities                      20\n" in stdout
