@@ -5,6 +5,8 @@
 #   peers       the peer libraries' fast methods; needs pip install ".[peers]"
 #   peers-neps  NePS's methods (also in the `peers` extra), into folders of their own: results/B/peers-neps*
 #   peers-smac  SMAC3's Hyperband (30-60 s per run), the issue's 30 seeds, into results/B/peers-smac*
+#   peers-gp    syne-tune's Gaussian-process schedulers (Hyper-Tune, MOBSTER, DyHPO: 1.5-10 min per run),
+#               30 seeds, one folder per method: results/B/peers-hypertune*, peers-mobster*, peers-dyhpo*
 #   summary     results/SUMMARY.md from every compare folder present (the project's and the peers')
 set -euo pipefail
 shopt -s nullglob
@@ -48,6 +50,11 @@ case "$part" in
   peers) peers dehb,optuna-tpe-hb,optuna-tpe-sh,synetune-asha,synetune-bohb peers 50 ;;
   peers-neps) peers neps-hb,neps-asha peers-neps 50 ;;
   peers-smac) peers smac-hb peers-smac 30 ;;
+  peers-gp)
+    for method in hypertune mobster dyhpo; do
+      peers "synetune-$method" "peers-$method" 30
+    done ;;
   summary) summary ;;
-  *) echo "results/make_all.sh: unknown part '$part' (project, peers, peers-neps, peers-smac or summary)" >&2; exit 2 ;;
+  *) echo "results/make_all.sh: unknown part '$part' (project, peers, peers-neps, peers-smac, peers-gp or summary)" >&2
+     exit 2 ;;
 esac

@@ -21,8 +21,10 @@ BUDGETS = (10, 30)
 BASELINES = ("random", "rea", "sh", "asha", "hyperband")
 PROJECT_COLUMNS = ("random", "rea", "sh", "asha", "hyperband", "pmfnas")
 ABLATIONS = ("pmfnas-no-predictor", "pmfnas-no-allocator", "pmfnas-no-stage2")
-PEERS = ("dehb", "smac-hb", "optuna-tpe-hb", "optuna-tpe-sh", "synetune-asha", "synetune-bohb", "neps-hb",
-         "neps-asha")
+PEERS = ("dehb", "smac-hb", "optuna-tpe-hb", "optuna-tpe-sh", "synetune-asha", "synetune-bohb",
+         "synetune-hypertune", "synetune-mobster", "synetune-dyhpo", "neps-hb", "neps-asha")
+#: The folders (results/B/PREFIX, results/B/PREFIX-10-full-evals) that hold the peers' runs.
+PEER_FOLDERS = ("peers", "peers-neps", "peers-smac", "peers-hypertune", "peers-mobster", "peers-dyhpo")
 NAMES = {"random": "random", "rea": "REA", "sh": "SH", "asha": "ASHA", "hyperband": "Hyperband",
          "pmfnas": "PMF-NAS"}
 
@@ -77,8 +79,7 @@ def peers_table() -> list[str]:
              "p PMF-NAS better | p PMF-NAS worse |", "|---" * (8 + len(PEERS)) + "|"]
     for benchmark in BENCHMARKS:
         for budget in BUDGETS:
-            frames = [_regrets(_folder(benchmark, prefix, budget)) for prefix in ("compare", "peers", "peers-neps",
-                                                                                  "peers-smac")]
+            frames = [_regrets(_folder(benchmark, prefix, budget)) for prefix in ("compare", *PEER_FOLDERS)]
             frames = [f for f in frames if f is not None]
             if len(frames) < 2:
                 continue
