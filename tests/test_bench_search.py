@@ -1,7 +1,7 @@
 """Speed of search runs on a synthetic NB201-sized table (15,625 architectures × 200 epochs).
 
-Goals: one Hyperband run well under 1 s; one PMF-NAS run within 10× Hyperband's time (same seeds, timed in
-pairs, fastest runs: tests/speed.py); PMF-NAS keeps 8 workers busy (>= 95 % of worker time). Run:
+Goals: one Hyperband run well under 1 s; one PMF-NAS run within 10× Hyperband's time (CPU seconds, same
+seeds, fastest runs: tests/speed.py); PMF-NAS keeps 8 workers busy (>= 95 % of worker time). Run:
 ``python -m pytest tests/test_bench_search.py --benchmark-only -s``.
 """
 import numpy as np
@@ -35,8 +35,8 @@ def test_one_hyperband_run(benchmark, nb201_sized_table):
 
 
 def test_one_pmfnas_run_within_ten_times_hyperband(benchmark, nb201_sized_table):
-    """Goal: one PMF-NAS run at 30 full evaluations within 10x Hyperband's wall time on the same seed,
-    fastest of five runs each, timed in pairs (``tests/speed.py``)."""
+    """Goal: one PMF-NAS run at 30 full evaluations within 10x Hyperband's time on the same seed,
+    CPU seconds, fastest of five runs each, timed in pairs (``tests/speed.py``)."""
     table = nb201_sized_table
     space = NB201Space()
     budget = 30 * float(np.median(table.full_evaluation_seconds()))
@@ -48,9 +48,9 @@ def test_one_pmfnas_run_within_ten_times_hyperband(benchmark, nb201_sized_table)
 
     result, ratio, hyperband = paired_fastest_ratio(benchmark, lambda seed: run(PMFNAS, seed),
                                                     lambda seed: run(Hyperband, seed), rounds=5)
-    benchmark.extra_info.update({"hyperband_fastest_s": hyperband, "pmfnas_over_hyperband": ratio})
-    print(f"\nPMF-NAS {benchmark.stats['min']:.3f} s, Hyperband {hyperband:.3f} s (fastest of 5 each): "
-          f"ratio {ratio:.1f}")
+    benchmark.extra_info.update({"hyperband_fastest_cpu_s": hyperband, "pmfnas_over_hyperband": ratio})
+    print(f"\nPMF-NAS / Hyperband CPU seconds per run (fastest of 5 each): {ratio * hyperband:.3f} s / "
+          f"{hyperband:.3f} s = {ratio:.1f}")
     assert result.time_used <= budget and result.n_evaluations > 100
     assert ratio < 10
 
