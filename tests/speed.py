@@ -1,4 +1,5 @@
-"""One rule for the speed goals that compare two methods: CPU seconds, timed in pairs, fastest runs.
+"""The speed benchmarks' shared parts: one search run on a table, and one rule for the goals that compare
+two methods: CPU seconds, timed in pairs, fastest runs.
 
 A shared CI machine slows some runs by 2-3× at random (seen: one PMF-NAS run 0.39 s, another 0.92 s of
 wall time on the same table). The runs compared here are one process's work, so its CPU time is what
@@ -10,6 +11,25 @@ seed keeps a slow spell from falling on one method only. Wall time alone was not
 """
 import time
 from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks.oracle import TabularOracle
+from benchmarks.spaces.nb201 import NB201Space
+from benchmarks.tabular import TabularBenchmark
+from harness.runner import RunResult, run_tabular
+from search.base import Problem
+
+
+def nb201_search(searcher_class, table: TabularBenchmark, seed: int, budget: float, n_workers: int = 1) -> RunResult:
+    """One run of ``searcher_class`` on an NB201 ``table`` with ``budget`` simulated seconds.
+
+    The budget comes in (N × ``harness.comparison.full_evaluation_cost(table)``), rather than being
+    derived here, so that a timed run does not include that table-wide median."""
+    space = NB201Space()
+    oracle = TabularOracle(table, space, np.random.default_rng(seed))
+    searcher = searcher_class(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1))
+    return run_tabular(searcher, oracle, budget, n_workers=n_workers)
 
 
 def paired_fastest_ratio(benchmark, candidate: Callable[[int], Any], baseline: Callable[[int], Any],

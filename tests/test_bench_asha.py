@@ -7,15 +7,10 @@ back to back on each seed, and the ratio is of the fastest runs (see ``tests/spe
 machine nor another process's load moves it.
 Run: ``python -m pytest tests/test_bench_asha.py --benchmark-only -s``.
 """
-import numpy as np
-
-from benchmarks.oracle import TabularOracle
-from benchmarks.spaces.nb201 import NB201Space
-from harness.runner import run_tabular
 from search.asha import ASHA
-from search.base import Problem
 from search.hyperband import Hyperband
-from tests.speed import paired_fastest_ratio
+from harness.comparison import full_evaluation_cost
+from tests.speed import nb201_search, paired_fastest_ratio
 
 WORKERS, FULL_EVALUATIONS = 8, 80
 ROUNDS = 5
@@ -23,14 +18,10 @@ MAX_RATIO = 3.0
 
 
 def test_asha_within_3x_of_hyperband(benchmark, nb201_sized_table):
-    table = nb201_sized_table
-    space = NB201Space()
-    budget = FULL_EVALUATIONS * float(np.median(table.full_evaluation_seconds()))
+    budget = FULL_EVALUATIONS * full_evaluation_cost(nb201_sized_table)
 
     def run(searcher_class, seed):
-        oracle = TabularOracle(table, space, np.random.default_rng(seed))
-        searcher = searcher_class(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1))
-        return run_tabular(searcher, oracle, budget, n_workers=WORKERS)
+        return nb201_search(searcher_class, nb201_sized_table, seed, budget, n_workers=WORKERS)
 
     result, ratio, baseline = paired_fastest_ratio(benchmark, lambda seed: run(ASHA, seed),
                                                    lambda seed: run(Hyperband, seed), rounds=ROUNDS)

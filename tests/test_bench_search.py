@@ -4,29 +4,18 @@ Goals: one Hyperband run well under 1 s; one PMF-NAS run within 10× Hyperband's
 seeds, fastest runs: tests/speed.py); PMF-NAS keeps 8 workers busy (>= 95 % of worker time). Run:
 ``python -m pytest tests/test_bench_search.py --benchmark-only -s``.
 """
-import numpy as np
-import pytest
-
-from benchmarks.oracle import TabularOracle
-from benchmarks.spaces.nb201 import NB201Space
-from harness.runner import run_tabular
-from search.base import Problem
 from search.hyperband import Hyperband
 from search.pmfnas import PMFNAS
-from tests.speed import paired_fastest_ratio
+from harness.comparison import full_evaluation_cost
+from tests.speed import nb201_search, paired_fastest_ratio
 
 
 def test_one_hyperband_run(benchmark, nb201_sized_table):
-    table = nb201_sized_table
-    space = NB201Space()
-    budget = 30 * float(np.median(table.full_evaluation_seconds()))
+    budget = 30 * full_evaluation_cost(nb201_sized_table)
     seeds = iter(range(10**6))
 
     def one_run():
-        seed = next(seeds)
-        oracle = TabularOracle(table, space, np.random.default_rng(seed))
-        searcher = Hyperband(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1))
-        return run_tabular(searcher, oracle, budget)
+        return nb201_search(Hyperband, nb201_sized_table, next(seeds), budget)
 
     result = benchmark.pedantic(one_run, rounds=10, iterations=1)
     assert result.n_evaluations > 100 and result.time_used <= budget
@@ -37,14 +26,10 @@ def test_one_hyperband_run(benchmark, nb201_sized_table):
 def test_one_pmfnas_run_within_ten_times_hyperband(benchmark, nb201_sized_table):
     """Goal: one PMF-NAS run at 30 full evaluations within 10x Hyperband's time on the same seed,
     CPU seconds, fastest of five runs each, timed in pairs (``tests/speed.py``)."""
-    table = nb201_sized_table
-    space = NB201Space()
-    budget = 30 * float(np.median(table.full_evaluation_seconds()))
+    budget = 30 * full_evaluation_cost(nb201_sized_table)
 
     def run(cls, seed):
-        oracle = TabularOracle(table, space, np.random.default_rng(seed))
-        searcher = cls(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1))
-        return run_tabular(searcher, oracle, budget)
+        return nb201_search(cls, nb201_sized_table, seed, budget)
 
     result, ratio, hyperband = paired_fastest_ratio(benchmark, lambda seed: run(PMFNAS, seed),
                                                     lambda seed: run(Hyperband, seed), rounds=5)
@@ -57,16 +42,11 @@ def test_one_pmfnas_run_within_ten_times_hyperband(benchmark, nb201_sized_table)
 
 def test_pmfnas_keeps_eight_workers_busy(benchmark, nb201_sized_table):
     """Goal: busy fraction (worker-seconds used / (W x time used)) >= 0.95 at W = 8: no stage waits for a straggler."""
-    table = nb201_sized_table
-    space = NB201Space()
-    budget = 10 * float(np.median(table.full_evaluation_seconds()))
+    budget = 10 * full_evaluation_cost(nb201_sized_table)
     seeds = iter(range(10**6))
 
     def one_run():
-        seed = next(seeds)
-        oracle = TabularOracle(table, space, np.random.default_rng(seed))
-        searcher = PMFNAS(Problem(space, oracle.fidelities, True), np.random.default_rng(seed + 1))
-        return run_tabular(searcher, oracle, budget, n_workers=8)
+        return nb201_search(PMFNAS, nb201_sized_table, next(seeds), budget, n_workers=8)
 
     result = benchmark.pedantic(one_run, rounds=3, iterations=1)
     trace = result.trace
