@@ -160,6 +160,11 @@ def _parse_methods(methods: Iterable[str]) -> list[str]:
     names = _expand_peers([m.strip() for m in methods if m.strip()])
     known = known_methods()
     unknown = [m for m in names if m not in known]
+    from search.registry import unloadable_searchers
+    broken = unloadable_searchers()
+    for name in unknown:
+        if name in broken:
+            raise ValueError(broken[name])
     if unknown or not names:
         raise ValueError(f"unknown method(s) {unknown or names}; known: {', '.join(known)}")
     if len(set(names)) != len(names):

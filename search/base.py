@@ -7,6 +7,8 @@ randomness comes from the one ``numpy.random.Generator`` they are given.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -39,6 +41,12 @@ class Observation:
         return float(self.values[-1])
 
 
+def is_whole_number(value: object) -> bool:
+    """Whether ``value`` is a finite real number with no fractional part (3, 3.0, numpy.int64(3); not True)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+            and value == math.floor(value))
+
+
 @dataclass(frozen=True)
 class Problem:
     """What a searcher may know about the task: the space, the fidelities and the metric's direction."""
@@ -48,6 +56,8 @@ class Problem:
     higher_is_better: bool
 
     def __post_init__(self):
+        if not all(is_whole_number(f) for f in self.fidelities):
+            raise ValueError(f"fidelities {self.fidelities!r} must be whole numbers of epochs")
         fidelities = tuple(int(f) for f in self.fidelities)
         if not fidelities or fidelities[0] < 1 or any(b <= a for a, b in zip(fidelities, fidelities[1:])):
             raise ValueError(f"fidelities {self.fidelities!r} must be a non-empty, strictly increasing tuple of "

@@ -14,6 +14,8 @@ import heapq
 import math
 from typing import Sequence
 
+from search.base import is_whole_number
+
 __all__ = ["check_eta", "max_bracket_index", "hyperband_schedule", "Bracket"]
 
 
@@ -22,7 +24,7 @@ def check_eta(eta: int) -> int:
 
     Integer ``eta`` keeps every rung size an exact integer division, as in the papers' tables.
     """
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or float(eta) != math.floor(eta) or eta < 2:
+    if not is_whole_number(eta) or eta < 2:
         raise ValueError(f"eta={eta!r} must be an integer >= 2")
     return int(eta)
 

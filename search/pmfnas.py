@@ -29,9 +29,10 @@ intervals learnt from them under-represent slow starters, and on crossing curves
 architecture.
 
 The split between stages follows ρ, the rank quality measured on the paid-for complete curves (the
-same out-of-bag Spearman, averaged over the rungs, updated whenever a curve completes): a share
-``regional_share``·(1+ρ⁺) of new architectures are mutants, the rest space-filling samples — a
-predictor that ranks well moves effort from blind exploration to the promising regions.
+same out-of-bag Spearman, averaged over the rungs, updated with each refit): a share
+``regional_share``·ρ⁺ of new architectures are mutants (none before ρ is measured), the rest
+space-filling samples — a predictor that ranks well moves effort from blind exploration to the
+promising regions.
 
 Fidelities are fractions of max epochs (rounded up to a recorded fidelity), so one config serves 50-,
 100- and 200-epoch benchmarks. Ablations: ``use_predictor=False`` (the last observed value with a
@@ -82,9 +83,10 @@ class PMFNASConfig:
             raise ValueError(f"eta={self.eta!r} must be an integer >= 2")
         if not 0 <= self.regional_share <= 1:
             raise ValueError(f"regional_share={self.regional_share} must lie in [0, 1]")
-        for name in ("n_parents", "candidate_pool", "min_curves"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        least_of = {"n_parents": 1, "candidate_pool": 1, "min_curves": LearningCurvePredictor.MIN_CURVES}
+        for name, least in least_of.items():
+            if getattr(self, name) < least:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least {least}")
 
 
 @dataclass
@@ -256,7 +258,7 @@ class PMFNAS(Searcher):
         return values if self.problem.higher_is_better else -values
 
     def _refit_if_new_data(self) -> None:
-        """Refit the predictor and the rank quality, only when a new complete curve arrived."""
+        """Refit the predictor and the rank quality once the complete curves grew by a fifth (or from none)."""
         version = len(self._complete)
         # The data version: a refit waits until the complete curves grew by a fifth, which bounds the fits
         # at O(log n) while every refit still sees notably more architectures.

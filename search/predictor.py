@@ -128,6 +128,8 @@ class _BaselinePredictor:
         return np.array([self.estimate(c) for c in curves], dtype=float)
 
     def fit(self, curves: Sequence[PartialCurve], targets: Sequence[float]) -> "_BaselinePredictor":
+        if len(curves) != len(targets):
+            raise ValueError(f"{len(curves)} curves and {len(targets)} targets: fit needs one target per curve")
         estimates = self.estimates(curves)
         fractions = np.array([c.epochs[-1] / self.max_epochs for c in curves], dtype=float)
         self._interval.fit(fractions, np.asarray(targets, dtype=float) - estimates)
@@ -168,13 +170,16 @@ class LearningCurvePredictor:
     curves of ``min_curves`` architectures, the :class:`LastValuePredictor` answers (cold start).
 
     Parameters: ``max_epochs``; ``rng`` (the forest's own stream); ``n_estimators`` (24);
-    ``min_leaf`` (3); ``max_features`` (0.5); ``min_curves`` (5).
+    ``min_leaf`` (3); ``max_features`` (0.5); ``min_curves`` (5, at least :attr:`MIN_CURVES`).
     """
+
+    #: Out-of-bag estimates need an architecture left out of each bootstrap, so two at the least.
+    MIN_CURVES = 2
 
     def __init__(self, max_epochs: int, rng: np.random.Generator, n_estimators: int = 24, min_leaf: int = 3,
                  max_features: float = 0.5, min_curves: int = 5):
-        if min_curves < 2:
-            raise ValueError(f"min_curves={min_curves} must be at least 2")
+        if min_curves < self.MIN_CURVES:
+            raise ValueError(f"min_curves={min_curves} must be at least {self.MIN_CURVES}")
         if n_estimators < 2:
             raise ValueError(f"n_estimators={n_estimators} must be at least 2")
         if not isinstance(rng, np.random.Generator):
@@ -202,7 +207,7 @@ class LearningCurvePredictor:
         """Fit on prefixes of complete curves; each curve's ``source`` names its architecture."""
         targets = np.asarray(targets, dtype=float)
         if len(curves) != targets.size:
-            raise ValueError(f"{len(curves)} curves but {targets.size} targets")
+            raise ValueError(f"{len(curves)} curves and {targets.size} targets: fit needs one target per curve")
         sources = [c.source for c in curves]
         if any(s is None for s in sources):
             raise ValueError("every training curve needs its source (the architecture it is a prefix of); "

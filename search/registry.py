@@ -15,6 +15,7 @@ See ``docs/extending.md``.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import inspect
@@ -31,14 +32,15 @@ from search.random_search import RandomSearch
 from search.successive_halving import SuccessiveHalving
 
 __all__ = ["ENTRY_POINT_GROUP", "PEERS", "SEARCHERS", "installed_peers", "make_searcher", "needs_several_fidelities",
-           "peer_class", "peer_extra", "register_searcher", "searcher_names"]
+           "peer_class", "peer_extra", "register_searcher", "searcher_names", "unloadable_searchers"]
 
 ENTRY_POINT_GROUP = "pmfnas.searchers"
 
 
 def _pmfnas_ablation(name: str, doc: str, **switches) -> type[PMFNAS]:
     def __init__(self, problem: Problem, rng: np.random.Generator, config: PMFNASConfig | None = None):
-        PMFNAS.__init__(self, problem, rng, config or PMFNASConfig(**switches))
+        # The ablation's switch holds whatever config comes with it: otherwise the ablation would run as PMF-NAS.
+        PMFNAS.__init__(self, problem, rng, dataclasses.replace(config or PMFNASConfig(), **switches))
 
     return type(name, (PMFNAS,), {"__init__": __init__, "__doc__": doc})
 
@@ -64,14 +66,18 @@ SEARCHERS: dict[str, type[Searcher]] = {
 _MULTI_FIDELITY = {"sh", "hyperband", "asha", "pmfnas", "pmfnas-no-predictor", "pmfnas-no-allocator",
                    "pmfnas-no-stage2"}
 _entry_points_loaded = False
+# Entry points that failed to load, by name: the error their name gets when a search asks for it.
+_UNLOADABLE: dict[str, str] = {}
 
 
-def register_searcher(name: str, cls: type[Searcher], *, multi_fidelity: bool = False, replace: bool = False) -> None:
+def register_searcher(name: str, cls: type[Searcher], *, multi_fidelity: bool | None = None,
+                      replace: bool = False) -> None:
     """Make ``cls`` available as method ``name`` (in ``make_searcher``, ``pmfnas compare`` and ``pmfnas search``).
 
     ``cls`` is a :class:`~search.base.Searcher` subclass built as ``cls(problem, rng, **params)``.
     ``multi_fidelity``: the method relies on stopping runs early (a comparison on a one-fidelity table
-    then warns). ValueError for a name already taken (unless ``replace``) or a ``cls`` that is not a
+    then warns); left out, a new name is not marked and a name registered again with its own class keeps
+    its mark. ValueError for a name already taken (unless ``replace``) or a ``cls`` that is not a
     Searcher subclass.
     """
     if not isinstance(name, str) or not name or "," in name or name != name.strip():
@@ -81,6 +87,8 @@ def register_searcher(name: str, cls: type[Searcher], *, multi_fidelity: bool = 
     if name in SEARCHERS and not replace and SEARCHERS[name] is not cls:
         raise ValueError(f"searcher name {name!r} is taken by {SEARCHERS[name].__name__}; pass replace=True "
                          "to replace it")
+    if multi_fidelity is None:
+        multi_fidelity = SEARCHERS.get(name) is cls and name in _MULTI_FIDELITY
     SEARCHERS[name] = cls
     if multi_fidelity:
         _MULTI_FIDELITY.add(name)
@@ -99,10 +107,16 @@ def _load_entry_points() -> None:
             continue  # a built-in or an explicit register_searcher wins
         try:
             cls = entry.load()
-        except Exception as error:  # a broken plug-in must not hide the others
-            raise ValueError(f"the searcher {entry.name!r} declared by entry point {entry.value!r} cannot be loaded: "
-                             f"{type(error).__name__}: {error}") from None
-        register_searcher(entry.name, cls, multi_fidelity=bool(getattr(cls, "multi_fidelity", False)))
+            register_searcher(entry.name, cls, multi_fidelity=bool(getattr(cls, "multi_fidelity", False)))
+        except Exception as error:  # a broken plug-in must not hide the others: it fails only when asked for
+            _UNLOADABLE[entry.name] = (f"the searcher {entry.name!r} declared by entry point {entry.value!r} cannot "
+                                       f"be loaded: {type(error).__name__}: {error}")
+
+
+def unloadable_searchers() -> dict[str, str]:
+    """Entry-point searchers that failed to load, name → their error (``searcher_names`` leaves them out)."""
+    _load_entry_points()
+    return dict(_UNLOADABLE)
 
 
 def searcher_names() -> list[str]:
@@ -160,6 +174,8 @@ def make_searcher(name: str, problem: Problem, rng: np.random.Generator, **param
     """
     if isinstance(name, str) and name not in SEARCHERS:
         _load_entry_points()
+        if name in _UNLOADABLE:
+            raise ValueError(_UNLOADABLE[name])
     if isinstance(name, str) and name in SEARCHERS:
         cls = SEARCHERS[name]
     elif isinstance(name, str) and name in installed_peers():

@@ -210,6 +210,11 @@ class BracketSearcher(Searcher):
 
     def _remember(self, arch: str, curve: tuple[np.ndarray, np.ndarray, bool]) -> None:
         previous = self._curves.get(arch)
+        epochs, values, failed = curve
+        if previous is not None and failed and int(epochs[0]) > int(previous[0][-1]):
+            # A job that raised tells only where it failed, not the history it resumed from: keep that history,
+            # or its rungs below look unknown and a later bracket pays to train them again.
+            curve = (np.concatenate([previous[0], epochs]), np.concatenate([previous[1], values]), True)
         # Keep the longest history: a shorter rerun tells nothing the longer curve did not.
         if previous is None or int(curve[0][-1]) >= int(previous[0][-1]):
             self._curves[arch] = curve

@@ -1,6 +1,7 @@
 """Exact-count tests of the Hyperband schedule and of one bracket's rung bookkeeping."""
 import math
 
+import numpy as np
 import pytest
 
 from search.brackets import Bracket, hyperband_schedule, max_bracket_index
@@ -49,6 +50,9 @@ def test_log_is_exact_for_float_min_epochs():
     (1, 1, 81, "eta=1 must be an integer >= 2"),
     (2.5, 1, 81, "eta=2.5 must be an integer >= 2"),
     (True, 1, 81, "eta=True must be an integer >= 2"),
+    (float("inf"), 1, 81, "eta=inf must be an integer >= 2"),
+    (float("nan"), 1, 81, "eta=nan must be an integer >= 2"),
+    ("3", 1, 81, "eta='3' must be an integer >= 2"),
     (3, 0, 81, "min_epochs=0 must be a positive finite number"),
     (3, -1, 81, "min_epochs=-1 must be a positive finite number"),
     (3, 1, 0, "max_epochs=0 must be a positive finite number"),
@@ -58,6 +62,10 @@ def test_log_is_exact_for_float_min_epochs():
 def test_schedule_rejects_bad_arguments(eta, low, high, match):
     with pytest.raises(ValueError, match=match):
         hyperband_schedule(eta, low, high)
+
+
+def test_eta_may_be_any_whole_number_type():
+    assert hyperband_schedule(np.int64(3), 1, 9) == hyperband_schedule(3.0, 1, 9) == hyperband_schedule(3, 1, 9)
 
 
 def fill_rung(bracket, rung, scores):

@@ -70,6 +70,13 @@ def test_register_searcher_refuses_what_is_not_a_searcher_or_a_taken_name():
         register_searcher("a,b", example)
 
 
+def test_registering_a_name_again_with_its_own_class_keeps_its_multi_fidelity_mark():
+    from search.registry import SEARCHERS, needs_several_fidelities
+    register_searcher("pmfnas", SEARCHERS["pmfnas"])
+    register_searcher("random", SEARCHERS["random"])
+    assert needs_several_fidelities("pmfnas") and not needs_several_fidelities("random")
+
+
 def test_register_benchmark_gives_a_name_that_works_everywhere(tmp_path):
     synthetic_table(n_archs=30, n_epochs=5, seed=3).save(tmp_path / "t.npz")
     result = _python(f"""
@@ -117,7 +124,9 @@ def test_entry_points_of_an_installed_package_are_found_by_the_command(tmp_path)
     info = site / "pmfnas_plugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pmfnas-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[pmfnas.searchers]\nplugged = pmfnas_plugin:Plugged\n\n"
+    # "broken" is declared first and cannot load: it must not hide "plugged".
+    (info / "entry_points.txt").write_text("[pmfnas.searchers]\nbroken = pmfnas_plugin:Missing\n"
+                                           "plugged = pmfnas_plugin:Plugged\n\n"
                                            "[pmfnas.benchmarks]\nplugin-bench = pmfnas_plugin:load\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(site)])}
 
@@ -134,6 +143,9 @@ def test_entry_points_of_an_installed_package_are_found_by_the_command(tmp_path)
     # The plug-in is random search under another name: same seeds, same choices.
     assert runs[runs["method"] == "plugged"]["chosen_arch"].tolist() == \
         runs[runs["method"] == "random"]["chosen_arch"].tolist()
+    asked = pmfnas("compare", "--benchmark", "plugin-bench", "--methods", "broken", "--seeds", "1", "--out", "out2")
+    assert asked.returncode != 0 and not (tmp_path / "out2").exists()
+    assert "'broken' declared by entry point 'pmfnas_plugin:Missing' cannot be loaded: AttributeError" in asked.stderr
 
 
 def test_make_searcher_still_names_unknown_methods():

@@ -214,6 +214,26 @@ def test_a_job_that_raised_is_recorded_with_the_epochs_it_really_completed():
         run_threaded(oracle, problem, jobs[:2] + [Job("a001", 27, resume=True)])
 
 
+@pytest.mark.parametrize("method", ["sh", "hyperband", "asha"])
+def test_a_promotion_that_raised_does_not_make_a_bracket_searcher_pay_for_the_rungs_below_again(method):
+    # The runner tells a job that raised as one failed point at the asked epochs; successive halving once
+    # let that point replace the curve it had resumed from, took the lower rung for unknown and trained
+    # the architecture again from scratch.
+    table = synthetic_table(n_archs=3, n_epochs=9)
+    oracle = RaisingOnResume(table)
+    problem = Problem(oracle.space, oracle.fidelities, True)
+    searcher = make_searcher(method, problem, np.random.default_rng(0), eta=3, min_epochs=1)
+    pool = ThreadedPool(oracle, 1)
+    try:
+        result = Runner(searcher, pool, budget=60.0, max_jobs=100).run()
+    finally:
+        pool.shutdown()
+    trace = result.trace
+    assert trace["failed"].any()  # the scenario happened: some promotion raised
+    fresh = trace[~trace["resume"]]
+    assert fresh["arch"].value_counts().max() == 1, fresh[["arch", "epochs"]].to_dict("records")
+
+
 # ------------------------------------------------------------------- 6. failed runs never count (incumbent)
 def failing_world():
     """The contract's table: a29 looks best of all at 4 epochs, then its run diverges at epoch 6."""

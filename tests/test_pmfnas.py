@@ -7,6 +7,7 @@ from benchmarks.tabular import TabularBenchmark
 from harness.runner import run_tabular
 from search.base import Problem
 from search.pmfnas import PMFNAS, PMFNASConfig, rung_epochs
+from search.registry import make_searcher
 from tests.conftest import synthetic_table
 
 
@@ -35,6 +36,12 @@ def test_rungs_are_fractions_of_max_epochs_rounded_up_to_recorded_fidelities():
         PMFNASConfig(eta=1)
     with pytest.raises(ValueError, match="candidate_pool=0 must be at least 1"):
         PMFNASConfig(candidate_pool=0)
+    # Refused by the config itself, not later by the predictor it configures.
+    with pytest.raises(ValueError, match="min_curves=1 must be at least 2"):
+        PMFNASConfig(min_curves=1)
+    with pytest.raises(ValueError, match=r"fidelities \(1.5, 2.9, 27\) must be whole numbers of epochs"):
+        Problem(space, (1.5, 2.9, 27), True)
+    assert Problem(space, (np.int64(3), 9.0), True).fidelities == (3, 9)
 
 
 def test_stages_promote_by_resuming_and_pay_only_the_extra_epochs():
@@ -152,6 +159,15 @@ def test_ablation_switches_change_behaviour_and_the_predictor_has_its_own_stream
         _, oracle, searcher = setup(**config)
         same.append(run_tabular(searcher, oracle, budget).trace)
     assert same[0].equals(same[1])
+
+
+def test_an_ablation_keeps_its_switch_under_a_config_of_its_own():
+    problem = setup()[2].problem
+    for name, switch in (("pmfnas-no-predictor", "use_predictor"), ("pmfnas-no-allocator", "use_allocator"),
+                         ("pmfnas-no-stage2", "use_stage2")):
+        searcher = make_searcher(name, problem, np.random.default_rng(0), config=PMFNASConfig(eta=2, min_curves=3))
+        assert getattr(searcher.config, switch) is False, name
+        assert (searcher.config.eta, searcher.config.min_curves) == (2, 3), name
 
 
 def test_regression_pmfnas_beats_asha_and_hyperband_on_real_curves():

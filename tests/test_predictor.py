@@ -42,6 +42,13 @@ def test_cold_start_is_the_last_value_with_no_invented_scale():
     assert np.all(np.isinf(std))
 
 
+def test_fit_needs_one_target_per_curve():
+    curves = [PartialCurve(np.zeros(2), np.arange(1, 6), np.linspace(10, 40, 5)) for _ in range(3)]
+    for predictor in (LastValuePredictor(MAX), LearningCurvePredictor(MAX, np.random.default_rng(0))):
+        with pytest.raises(ValueError, match="3 curves and 1 targets"):
+            predictor.fit(curves, [50.0])
+
+
 def test_interval_depends_on_the_fraction_trained_not_on_how_densely_epochs_were_recorded():
     epochs, values, encodings = curves_that_cross(40, seed=3)
     samples, targets = training_set(list(encodings), [(epochs, v) for v in values], MAX, [5, 10, 25])
