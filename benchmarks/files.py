@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_output", "atomic_write"]
+__all__ = ["SHARED_DIRECTORY_MODE", "SHARED_FILE_MODE", "atomic_output", "atomic_write"]
 
 SHARED_FILE_MODE = 0o644
+SHARED_DIRECTORY_MODE = 0o755
 
 
 @contextmanager

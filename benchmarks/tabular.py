@@ -23,6 +23,7 @@ See ``docs/tabular-format.md``.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from benchmarks.files import atomic_output
+from benchmarks.files import SHARED_DIRECTORY_MODE, atomic_output
 
 FORMAT_NAME = "pmfnas-tabular"
 FORMAT_VERSION = 1
@@ -43,6 +44,52 @@ CURVE_NAMES = ("valid", "valid_loss", "test", "test_loss", "train", "train_loss"
 
 class BenchmarkFormatError(ValueError):
     """A benchmark file or array set that does not follow the tabular format; names the problem."""
+
+
+#: The files a table directory holds; a directory with anything else is not one, so it is never replaced.
+_TABLE_FILES = frozenset({"meta.json", "arch_ids.npy", "epochs.npy", "seconds.npy", "failed.npy", "arch_features.npy",
+                          *(f"curve.{name}.npy" for name in CURVE_NAMES)})
+
+
+def check_table_destination(path: str | os.PathLike) -> Path:
+    """``path`` as a table path that :meth:`TabularBenchmark.save` may create or replace.
+
+    A ``.npz`` path is one file, replaced atomically. Any other path is a directory that saving replaces
+    whole, so it must be new, empty, or a table directory itself (its ``meta.json`` names the format and
+    it holds nothing but the table's files). ValueError naming the path otherwise, and for the current
+    directory or a directory above it.
+    """
+    path = Path(path)
+    if path.suffix == ".npz":
+        return path
+    here = Path.cwd().resolve()
+    if path.exists() and (path.resolve() == here or path.resolve() in here.parents):
+        raise ValueError(f"refusing to replace {str(path)!r}: it is the current directory or one above it; "
+                         "give a new directory name for the table")
+    if path.name in ("", ".."):
+        raise ValueError(f"table directory {str(path)!r} must end in a directory name")
+    if path.is_symlink():
+        raise ValueError(f"table directory {str(path)!r} is a symbolic link; give the directory itself")
+    if not path.exists():
+        return path
+    if not path.is_dir():
+        raise ValueError(f"refusing to replace {str(path)!r}: it is a file, and a table path without .npz is a directory")
+    names = sorted(entry.name for entry in path.iterdir())
+    if not names:
+        return path
+    foreign = [name for name in names if name not in _TABLE_FILES or not (path / name).is_file()]
+    if not foreign:
+        try:
+            document = json.loads((path / "meta.json").read_text())
+            ours = isinstance(document, dict) and document.get("format") == FORMAT_NAME
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            ours = False
+        if ours:
+            return path
+    shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+    why = f"it holds {shown}" if foreign else "its meta.json is not a pmfnas-tabular one"
+    raise ValueError(f"refusing to replace directory {str(path)!r}: it is not a pmfnas table directory ({why}); "
+                     "give a new path, or remove it yourself")
 
 
 @dataclass(frozen=True)
@@ -63,12 +110,38 @@ class BenchmarkMetadata:
 
     @classmethod
     def from_dict(cls, raw: Mapping) -> "BenchmarkMetadata":
+        if not isinstance(raw, Mapping):
+            raise BenchmarkFormatError(f"'metadata' must be a JSON object, got {_shown(raw)}")
         known = {f for f in cls.__dataclass_fields__}
         missing = [f for f in ("name", "space", "dataset", "metric", "higher_is_better", "max_epochs",
                                "provenance", "licence") if f not in raw]
         if missing:
             raise BenchmarkFormatError(f"benchmark metadata lacks required field(s) {missing}")
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def check(self) -> None:
+        """BenchmarkFormatError naming the first field whose type is wrong.
+
+        JSON gives any type, and a wrong one fails far from the file (a string ``higher_is_better`` is
+        truthy and silently flips every regret), so each field's type is checked where the table is made.
+        """
+        for name in ("name", "space", "dataset", "metric", "provenance", "licence", "notes"):
+            if not isinstance(getattr(self, name), str):
+                raise BenchmarkFormatError(f"metadata field {name!r} must be a string, got {_shown(getattr(self, name))}")
+        for name in ("higher_is_better", "canonical_keys"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise BenchmarkFormatError(f"metadata field {name!r} must be true or false, "
+                                           f"got {_shown(getattr(self, name))}")
+        if isinstance(self.max_epochs, (bool, np.bool_)) or not isinstance(self.max_epochs, (int, np.integer)):
+            raise BenchmarkFormatError(f"metadata field 'max_epochs' must be an integer, got {_shown(self.max_epochs)}")
+        if not isinstance(self.extra, dict):
+            raise BenchmarkFormatError(f"metadata field 'extra' must be a JSON object, got {_shown(self.extra)}")
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr`` of a value read from a file, cut short: a message must stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class TabularBenchmark:
@@ -117,7 +190,9 @@ class TabularBenchmark:
         curves = {"valid": as3d("valid", valid)}
         curves.update({k: as3d(k, v) for k, v in other_curves.items() if v is not None})
         seconds = as3d("seconds", seconds)
-        epochs = np.asarray(epochs, dtype=np.int64)
+        epochs = np.asarray(epochs)
+        if epochs.dtype.kind == "f" and np.all(epochs == np.round(epochs)):
+            epochs = epochs.astype(np.int64)
         n, s = curves["valid"].shape[:2]
         failed = np.zeros((n, s), dtype=bool) if failed is None else np.asarray(failed, dtype=bool).reshape(n, -1)
         meta = BenchmarkMetadata(name=name, space=space, dataset=dataset, metric=metric,
@@ -128,6 +203,7 @@ class TabularBenchmark:
         return cls(np.asarray(arch_ids, dtype=str), epochs, seconds, curves, failed, meta, features)
 
     def _validate(self) -> None:
+        self.metadata.check()
         if "valid" not in self.curves:
             raise BenchmarkFormatError("a table needs a 'valid' curve (the search metric)")
         unknown = sorted(set(self.curves) - set(CURVE_NAMES))
@@ -138,6 +214,9 @@ class TabularBenchmark:
             raise BenchmarkFormatError(f"arch_ids must be a non-empty 1-d array, got shape {self.arch_ids.shape}")
         if len(set(self.arch_ids.tolist())) != n:
             raise BenchmarkFormatError("arch_ids must be unique")
+        if self.epochs.dtype.kind not in "iu":
+            raise BenchmarkFormatError(f"epochs must be whole numbers, got {_shown(self.epochs.tolist())} "
+                                       f"(dtype {self.epochs.dtype})")
         if self.epochs.ndim != 1 or self.epochs.size == 0 or np.any(np.diff(self.epochs) <= 0) or self.epochs[0] < 1:
             raise BenchmarkFormatError(f"epochs must be a strictly increasing list of positive ints, got {self.epochs.tolist()}")
         if int(self.epochs[-1]) != self.metadata.max_epochs:
@@ -153,8 +232,22 @@ class TabularBenchmark:
             raise BenchmarkFormatError(f"array 'failed' has shape {self.failed.shape}, expected {shape[:2]}")
         if self.arch_features is not None and (self.arch_features.ndim != 2 or self.arch_features.shape[0] != n):
             raise BenchmarkFormatError(f"arch_features has shape {self.arch_features.shape}, expected ({n}, D)")
+        for name, array in list(self.curves.items()) + [("seconds", self.seconds)]:
+            if array.dtype.kind not in "fiu":
+                raise BenchmarkFormatError(f"array '{name}' must hold numbers, got dtype {array.dtype}")
+        # NaN is how a table says "not recorded" (failed runs, missing seeds, epochs never trained), so it
+        # is allowed anywhere; what is refused is what no recording can produce and what leaves nothing to
+        # search or to budget, which would otherwise fail much later as budget=nan or an empty reduction.
+        if np.any(np.isinf(self.seconds)):
+            raise BenchmarkFormatError("seconds must be finite or NaN (not recorded), found inf")
         if np.any(self.seconds < 0):
             raise BenchmarkFormatError("seconds must not be negative")
+        if not np.any(self.seconds > 0):
+            raise BenchmarkFormatError("seconds record no positive cost for any architecture (all NaN or zero): "
+                                       "a table needs what its epochs cost")
+        if not np.any(np.isfinite(self.curves["valid"])):
+            raise BenchmarkFormatError("curve 'valid' holds no finite value for any architecture: "
+                                       "there is nothing to search")
 
     # ----------------------------------------------------------------- queries
     def __len__(self) -> int:
@@ -225,8 +318,12 @@ class TabularBenchmark:
 
     # ------------------------------------------------------------------- disk
     def save(self, path: str | os.PathLike, compressed: bool | None = None) -> Path:
-        """Write the table atomically: a ``.npz`` path gives one file, any other path a directory."""
-        path = Path(path)
+        """Write the table atomically: a ``.npz`` path gives one file, any other path a directory.
+
+        An existing directory is replaced only if it is a table directory (or empty): see
+        :func:`check_table_destination`, whose ValueError is raised before anything is written.
+        """
+        path = check_table_destination(path)
         arrays = self._arrays()
         meta = json.dumps(self._meta_document(), indent=2, sort_keys=True)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,16 +333,27 @@ class TabularBenchmark:
                 writer(handle, **{"meta.json": np.frombuffer(meta.encode(), dtype=np.uint8)}, **arrays)
             return path
         tmpdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp"))
+        aside = None
         try:
             (tmpdir / "meta.json").write_text(meta)
             for key, array in arrays.items():
                 np.save(tmpdir / f"{key}.npy", array, allow_pickle=False)
+            os.chmod(tmpdir, SHARED_DIRECTORY_MODE)  # mkdtemp makes it private; a table is shared like its files
             if path.exists():
-                shutil.rmtree(path)
+                # Moved aside rather than deleted until the new table is in place, so a failure can put it back.
+                aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".", suffix=".old"))
+                os.replace(path, aside / "table")
             os.replace(tmpdir, path)
         except BaseException:
             shutil.rmtree(tmpdir, ignore_errors=True)
+            if aside is not None:
+                if not path.exists() and (aside / "table").exists():
+                    os.replace(aside / "table", path)
+                with contextlib.suppress(OSError):
+                    aside.rmdir()  # only ever removes it empty: an old table not put back stays there
             raise
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
         return path
 
     @classmethod
@@ -264,6 +372,13 @@ class TabularBenchmark:
                 for npy in path.glob("*.npy"):
                     arrays[npy.stem] = np.load(npy, mmap_mode="r", allow_pickle=False)
             else:
+                # np.load guesses the format from the bytes and reports anything it cannot place as a refused
+                # pickle ("allow_pickle"), which is no advice for a file that is simply not a table.
+                with open(path, "rb") as handle:
+                    if not zipfile.is_zipfile(handle):
+                        raise BenchmarkFormatError(
+                            f"cannot read benchmark {str(path)!r}: it is not a pmfnas table (not a zip archive, or a "
+                            "truncated one); a table is a .npz archive or a directory holding meta.json")
                 with np.load(path, allow_pickle=False) as archive:
                     if "meta.json" not in archive.files:
                         raise BenchmarkFormatError(f"{path} is not a pmfnas-tabular file: meta.json is missing")
@@ -279,6 +394,8 @@ class TabularBenchmark:
 
     @classmethod
     def _from_document(cls, document: Mapping, arrays: Mapping[str, np.ndarray], where: str) -> "TabularBenchmark":
+        if not isinstance(document, Mapping):
+            raise BenchmarkFormatError(f"{where}: meta.json must be a JSON object, got {_shown(document)}")
         if document.get("format") != FORMAT_NAME:
             raise BenchmarkFormatError(f"{where}: format is {document.get('format')!r}, expected {FORMAT_NAME!r}")
         version = document.get("version")
@@ -287,6 +404,8 @@ class TabularBenchmark:
         missing = [k for k in ("arch_ids", "epochs", "seconds", "failed", "curve.valid") if k not in arrays]
         if missing:
             raise BenchmarkFormatError(f"{where}: missing array(s) {missing}")
+        if "metadata" not in document:
+            raise BenchmarkFormatError(f"{where}: meta.json lacks its 'metadata' object")
         curves = {k[len("curve."):]: v for k, v in arrays.items() if k.startswith("curve.")}
         try:
             return cls(arrays["arch_ids"], arrays["epochs"], arrays["seconds"], curves, arrays["failed"],

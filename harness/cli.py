@@ -225,6 +225,9 @@ def _check_search_arguments(args: argparse.Namespace) -> None:
         check_output_file(journal, "--journal")
     if args.record is not None:
         check_output_file(args.record, "--record", directory_allowed=True)
+        from benchmarks.tabular import check_table_destination
+
+        check_table_destination(args.record)  # refused now, not after the search has trained for hours
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
@@ -326,6 +329,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
         meta = {"method": args.method, "seed": args.seed, "workers": args.workers, "dataset": args.dataset,
                 "space": oracle.config.space, "fidelities": list(oracle.fidelities),
                 "fingerprint": oracle.config.fingerprint()}
+    try:  # before the journal is started: a refused method must not leave a journal that blocks the rerun
+        searcher = make_searcher(args.method, Problem(oracle.space, oracle.fidelities, oracle.higher_is_better), rng)
+    except BaseException:
+        if hasattr(pool, "shutdown"):
+            pool.shutdown()
+        raise
     if journal_path is not None:
         if real and checkpoint_dir is None:
             print(f"note: without --checkpoint-dir the trained networks are not kept, so the journal {journal_path} "
@@ -345,7 +354,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
                   f"{len(journal.running)} that were running start again"
                   f"{' from their checkpoints' if real else ''}; the clock goes on from {journal.end_time:.1f} s",
                   file=sys.stderr)
-    searcher = make_searcher(args.method, Problem(oracle.space, oracle.fidelities, oracle.higher_is_better), rng)
     runner = Runner(searcher, pool, budget, max_jobs=args.max_jobs,
                     on_result=None if args.quiet else _progress_printer(budget, oracle.metric))
     try:

@@ -17,6 +17,7 @@ import fcntl
 import json
 import math
 import multiprocessing
+import numbers
 import os
 import sys
 import time
@@ -39,7 +40,7 @@ from harness.preflight import check_output_dir
 from harness.runner import run_tabular
 from harness.seeding import search_streams
 from harness.version import package_version
-from search.base import Problem
+from search.base import Problem, is_whole_number
 
 DEFAULT_BUDGET_FULL_EVALUATIONS = 30
 SETTINGS_FILE = "settings.json"
@@ -67,9 +68,13 @@ def resolve_budget(table: TabularBenchmark, budget: float | None = None, budget_
     if budget is not None and budget_evals is not None:
         raise ValueError("give the budget once: in seconds (--budget) or in full evaluations (--budget-evals)")
     for name, value in (("budget", budget), ("budget_evals", budget_evals)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name}={value} must be a finite positive number")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                  or not (math.isfinite(value) and value > 0)):
+            raise ValueError(f"{name}={value!r} must be a finite positive number")
     unit = full_evaluation_cost(table)
+    if not (math.isfinite(unit) and unit > 0):
+        raise ValueError(f"{table.metadata.name} records no positive cost of a full evaluation (median {unit}), so "
+                         "no budget can be set in its seconds")
     if budget_evals is not None:
         budget = budget_evals * unit
     seconds = default_budget(table) if budget is None else float(budget)
@@ -232,12 +237,30 @@ def _prepare_folder(out: Path, settings: dict, resume: bool) -> None:
             saved = json.loads(settings_path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"{settings_path} cannot be read ({error}); choose another --out") from None
+        if not isinstance(saved, dict):
+            raise ValueError(f"{settings_path} holds no settings (a JSON {type(saved).__name__}, not an object); "
+                             "choose another --out")
         differences = settings_differences(saved, settings)
         if differences:
             raise ValueError(f"--resume: {out} was made with other settings ({'; '.join(differences)}); "
                              "resume with the same arguments, or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(settings_path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+_RUN_RECORD_KEYS = ("row", "anytime", "wall_seconds")
+
+
+def _read_run_record(path: Path) -> dict:
+    """A finished run's record from ``runs/``; ValueError naming the file if it is not a whole one."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a readable run record ({error}); delete it to run that run again") from None
+    missing = [key for key in _RUN_RECORD_KEYS if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise ValueError(f"{path} is not a run record (no {', '.join(missing)}); delete it to run that run again")
+    return record
 
 
 def _run_numbered(numbered: tuple[int, RunSpec]) -> tuple[int, dict]:
@@ -265,14 +288,13 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
     ``ray``: run the runs as tasks on the Ray cluster at this address (``auto``, ``local`` or ``HOST:PORT``;
     :mod:`harness.ray_compare`); ``runs.csv`` is the same as without it.
     """
-    names = _parse_methods(methods)
-    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
-    if not seed_list or any(s < 0 for s in seed_list):
-        raise ValueError(f"seeds={seeds!r} must be a positive count or a list of non-negative ints")
-    if workers < 1:
-        raise ValueError(f"workers={workers} must be at least 1")
-    if processes is not None and processes < 1:
-        raise ValueError(f"processes={processes} must be at least 1")
+    names = _parse_methods(methods.split(",") if isinstance(methods, str) else methods)
+    seed_list = _seed_list(seeds)
+    for name, value in (("workers", workers), ("processes", processes)):
+        if value is not None and (not is_whole_number(value) or value < 1):
+            raise ValueError(f"{name}={value!r} must be a whole number, at least 1")
+    if resume and out is None:
+        raise ValueError("resume=True continues the runs kept in a folder: give out as well")
     if out is not None:
         out = check_output_dir(out)
     table = _table(benchmark)
@@ -281,24 +303,48 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
     if warning:
         warnings.warn(warning, UserWarning, stacklevel=2)
 
-    specs = [RunSpec(benchmark, m, s, budget, workers) for m in names for s in seed_list]
-    if out is None:
-        return _run_all(specs, {}, None, processes, progress, ray)
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out):
-        _prepare_folder(out, comparison_settings(benchmark, table, names, budget, budget_evals, workers, seed_list),
-                        resume)
-        run_dir = out / "runs"
-        results = {}
-        for spec in specs:
-            done = run_dir / spec.filename
-            if done.exists():
-                results[(spec.method, spec.seed)] = json.loads(done.read_text())
-        runs = _run_all(specs, results, run_dir, processes, progress, ray)
-        write_outputs(out, specs, results, runs, table)
-        if warning:
-            _warn_in_summary(out / "summary.md", warning)
-    return runs
+    specs = [RunSpec(benchmark, m, s, budget, int(workers)) for m in names for s in seed_list]
+    joined_ray = False
+    if ray is not None:
+        from harness.ray_pool import connect, disconnect
+
+        joined_ray = connect(ray)  # before the folder is touched: a cluster that is not there leaves nothing
+    try:
+        if out is None:
+            return _run_all(specs, {}, None, processes, progress, ray)
+        out.mkdir(parents=True, exist_ok=True)
+        with folder_lock(out):
+            _prepare_folder(out, comparison_settings(benchmark, table, names, budget, budget_evals, int(workers),
+                                                     seed_list), resume)
+            run_dir = out / "runs"
+            results = {}
+            for spec in specs:
+                done = run_dir / spec.filename
+                if done.exists():
+                    results[(spec.method, spec.seed)] = _read_run_record(done)
+            runs = _run_all(specs, results, run_dir, processes, progress, ray)
+            write_outputs(out, specs, results, runs, table)
+            if warning:
+                _warn_in_summary(out / "summary.md", warning)
+        return runs
+    finally:
+        if joined_ray:
+            disconnect()
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """``seeds`` as a list: a count N means 0..N-1; a list must hold distinct non-negative whole numbers."""
+    if is_whole_number(seeds) and not isinstance(seeds, float):
+        if seeds < 1:
+            raise ValueError(f"seeds={seeds!r} must be a positive count or a list of distinct non-negative ints")
+        return list(range(int(seeds)))
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds={seeds!r} must be a positive count or a list of distinct non-negative ints")
+    seed_list = list(seeds)
+    if (not seed_list or any(not is_whole_number(s) or isinstance(s, float) or s < 0 for s in seed_list)
+            or len(set(seed_list)) != len(seed_list)):
+        raise ValueError(f"seeds={seeds!r} must be a positive count or a list of distinct non-negative ints")
+    return [int(s) for s in seed_list]
 
 
 def _warn_in_summary(path: Path, warning: str) -> None:

@@ -46,6 +46,8 @@ def evaluate_predictors(benchmark: str | TabularBenchmark, fractions: Sequence[f
         raise ValueError(f"benchmark {name!r} has {table.epochs.size} fidelity; predictor-eval needs learning curves")
     if not all(0 < f < 1 for f in fractions):
         raise ValueError(f"fractions {list(fractions)} must lie strictly between 0 and 1")
+    if len(set(fractions)) != len(fractions):
+        raise ValueError(f"fractions {list(fractions)} name a fraction twice (its rows would count twice in the std)")
     if max_test is not None and (isinstance(max_test, bool) or not isinstance(max_test, (int, np.integer))
                                  or max_test < 1):
         raise ValueError(f"max_test={max_test!r} must be a positive number of test architectures")

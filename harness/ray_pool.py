@@ -55,6 +55,7 @@ def connect(address: str) -> bool:
         return False
     if not address:
         raise ValueError("the Ray address is empty: give auto, local or HOST:PORT of the head node")
+    _check_reachable(address)
     try:
         if address == "local":
             ray.init(include_dashboard=False)
@@ -64,6 +65,20 @@ def connect(address: str) -> bool:
         raise ValueError(f"no Ray cluster at {address!r} ({error}); start one with 'ray start --head' "
                          "(README: More than one machine) or run on this machine alone with --ray local") from None
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """ValueError unless a HOST:PORT head node accepts a connection: ray.init retries an unreachable one for minutes."""
+    host, _, port = address.rpartition(":")
+    if address in ("auto", "local") or "://" in address or not host:
+        return
+    if not port.isdigit():
+        raise ValueError(f"the Ray address {address!r} must be auto, local or HOST:PORT with a numeric port")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as error:
+        raise ValueError(f"no Ray cluster at {address!r}: {error}; start one with 'ray start --head' (README: More "
+                         "than one machine) or run on this machine alone with --ray local") from None
 
 
 def disconnect() -> None:

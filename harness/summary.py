@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from benchmarks.files import atomic_output, atomic_write
+from harness.preflight import check_output_file
 from harness.statistics import ALPHA, final_regrets, holm, mean_ranks, seeds_needed, smallest_one_sided_p
 
 __all__ = ["CompareFolder", "read_folder", "summary_tables", "summary_markdown", "write_summary"]
@@ -125,9 +126,10 @@ def summary_tables(folders: Sequence[CompareFolder]) -> list[tuple[tuple, pd.Dat
         order = ranks.assign(mean=regrets.mean()).sort_values(["mean_rank", "mean"]).index.tolist()
         rows = []
         for method in order:
-            best_other = next(m for m in order if m != method)
-            pair = regrets[[method, best_other]].dropna()
-            difference = (pair[method] - pair[best_other]).to_numpy(dtype=float)
+            # A method alone in its group (one benchmark × budget × workers) has nothing to be compared with.
+            best_other = next((m for m in order if m != method), None)
+            pair = regrets[[method]].iloc[:0] if best_other is None else regrets[[method, best_other]].dropna()
+            difference = np.zeros(0) if best_other is None else (pair[method] - pair[best_other]).to_numpy(dtype=float)
             tested = np.count_nonzero(difference) > 0
             rows.append({
                 "method": method, "runs": int(runs["method"].eq(method).sum()),
@@ -185,7 +187,7 @@ def summary_markdown(folders: Sequence[CompareFolder], command: str) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for method, row in table.iterrows():
             lines.append(f"| {method} | {row.runs} | {_fmt(row.regret_mean)} ± {_fmt(row.regret_std)} | "
-                         f"{_fmt(row.regret_median)} | {_fmt(row.mean_rank)} | {row.best_other} | {row.pairs} "
+                         f"{_fmt(row.regret_median)} | {_fmt(row.mean_rank)} | {row.best_other or '—'} | {row.pairs} "
                          f"({row.nonzero}) | {_fmt(row.median_difference)} | {_p(row.p_better_holm)} | "
                          f"{_p(row.p_worse_holm)} |")
         n_tests = table.attrs["n_tests"]
@@ -248,9 +250,10 @@ def write_summary(dirs: Sequence[str | os.PathLike], out: str | os.PathLike, com
     out = Path(out)
     if out.suffix != ".md":
         raise ValueError(f"--out {out} must be a Markdown file name ending in .md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = summary_markdown(folders, command)
+    check_output_file(out, "--out")
+    text = summary_markdown(folders, command)  # before any folder is made: a refusal leaves nothing behind
     figure = out.with_suffix(".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
     plot_summary(folders, figure)
     atomic_write(out, text)
     return out, figure

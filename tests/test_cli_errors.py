@@ -91,6 +91,12 @@ CASES = {
         "--budget-evals counts full evaluations of a tabular benchmark"),
     "search budget twice": (
         ["search", "--benchmark", "{table}", "--budget", "9", "--budget-hours", "1"], "not allowed with argument"),
+    "search unknown method with a journal": (
+        ["search", "--benchmark", "{table}", "--budget-evals", "3", "--method", "foo", "--journal", "{tmp}/j.jsonl"],
+        "unknown searcher 'foo'"),
+    "predictor-eval a fraction twice": (
+        ["predictor-eval", "--benchmark", "{table}", "--fraction", "0.1,0.1", "--out", "{tmp}/o"],
+        "name a fraction twice"),
     "search --journal is a directory": (
         ["search", "--benchmark", "{table}", "--budget-evals", "3", "--journal", "{tmp}"], "is a directory, not a file"),
     "search --record in tabular mode": (
@@ -159,6 +165,17 @@ def test_compare_on_a_folder_in_use(tmp_path, capsys):
                      "--out", str(out), "--quiet"]) == 2
     _assert_one_line_error(capsys.readouterr().err, "in use by another pmfnas compare")
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
+
+
+def test_compare_on_a_ray_cluster_that_is_not_there(tmp_path, capsys):
+    pytest.importorskip("ray")
+    paths = _setup(tmp_path)
+    before = _listing(tmp_path)
+    # Port 1 on this machine: nothing listens there, so the connection is refused at once.
+    assert main(["compare", "--benchmark", paths["table"], "--methods", "random", "--seeds", "1", "--ray",
+                 "127.0.0.1:1", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "no Ray cluster at '127.0.0.1:1'")
+    assert _listing(tmp_path) == before
 
 
 def test_compare_resume_with_another_benchmark_names_it(tmp_path, capsys):

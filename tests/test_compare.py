@@ -109,6 +109,49 @@ def test_nonsense_budgets_are_refused(tmp_path, table_path, budget, message):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("arguments, message", [
+    ({"seeds": 2.5}, r"seeds=2.5 must be a positive count or a list of distinct non-negative ints"),
+    ({"seeds": True}, r"seeds=True must be"),
+    ({"seeds": [0, 0]}, r"seeds=\[0, 0\] must be .* distinct"),
+    ({"seeds": [1.7]}, r"seeds=\[1.7\] must be"),
+    ({"workers": 1.5}, r"workers=1.5 must be a whole number, at least 1"),
+    ({"workers": "2"}, r"workers='2' must be a whole number"),
+    ({"workers": True}, r"workers=True must be a whole number"),
+    ({"budget": "100000"}, r"budget='100000' must be a finite positive number"),
+    ({"budget_evals": True}, r"budget_evals=True must be a finite positive number"),
+    ({"resume": True}, r"resume=True continues the runs kept in a folder: give out"),
+])
+def test_python_arguments_of_the_wrong_kind_are_refused_by_name(table_path, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        compare(table_path, ["random"], **{"seeds": 1, **arguments})
+
+
+def test_methods_may_be_one_comma_separated_string(table_path):
+    runs = compare(table_path, "random,asha", budget_evals=3, seeds=1, processes=1)
+    assert runs["method"].tolist() == ["random", "asha"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_text(p.read_text()[:40]), "is not a readable run record"),
+    (lambda p: p.write_text('{"anytime": {}, "wall_seconds": 1}'), "is not a run record \\(no row\\)"),
+])
+def test_resume_names_a_damaged_run_record(tmp_path, table_path, damage, message):
+    out = tmp_path / "o"
+    compare(table_path, ["random"], budget_evals=3, seeds=2, out=out, processes=1)
+    record = out / "runs" / "random__seed0001.json"
+    damage(record)
+    with pytest.raises(ValueError, match=f"{record}.* {message}.*delete it"):
+        compare(table_path, ["random"], budget_evals=3, seeds=2, out=out, processes=1, resume=True)
+
+
+def test_resume_of_settings_that_are_not_an_object_is_refused(tmp_path, table_path):
+    out = tmp_path / "o"
+    compare(table_path, ["random"], budget_evals=3, seeds=1, out=out, processes=1)
+    (out / "settings.json").write_text("[1]")
+    with pytest.raises(ValueError, match="settings.json holds no settings \\(a JSON list, not an object\\)"):
+        compare(table_path, ["random"], budget_evals=3, seeds=1, out=out, processes=1, resume=True)
+
+
 def test_one_fidelity_table_warns_for_multi_fidelity_methods(tmp_path):
     path = tmp_path / "finals.npz"
     synthetic_table(n_archs=60, n_epochs=1).save(path)

@@ -102,4 +102,19 @@ def test_bad_folders_are_refused_and_nothing_is_written(tmp_path, capsys, proble
     out = tmp_path / "out" / "SUMMARY.md"
     assert main(["report", str(a), str(b), *extra, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
-    assert not out.exists() and not out.with_suffix(".png").exists()
+    assert not out.parent.exists()  # not even the folder it would have gone in
+
+
+def test_a_method_alone_in_its_group_is_reported_without_a_comparison(tmp_path, capsys):
+    alone = hand_folder(tmp_path / "alone", {"x": [0.1, 0.3]})
+    out = tmp_path / "S.md"
+    assert main(["report", str(alone), "--out", str(out)]) == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| x |"))
+    assert row.split(" | ")[1:6] == ["2", "0.2 ± 0.1414", "0.2", "1", "—"]
+
+
+def test_report_out_below_a_file_names_the_file(tmp_path, capsys):
+    folder = hand_folder(tmp_path / "f", {"x": [0.1], "y": [0.2]})
+    (tmp_path / "a-file").write_text("")
+    assert main(["report", str(folder), "--out", str(tmp_path / "a-file" / "S.md")]) == 2
+    assert "a-file is a file, not a directory" in capsys.readouterr().err

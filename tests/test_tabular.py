@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -94,3 +95,132 @@ def test_from_arrays_rejects_bad_shapes():
     with pytest.raises(BenchmarkFormatError, match="unknown curve name"):
         TabularBenchmark.from_arrays(["a"], [1], np.zeros((1, 1)), np.zeros((1, 1)), metric="m",
                                      higher_is_better=True, bogus=np.zeros((1, 1)))
+
+
+def _write_npz(path, table, arrays=None, document=None):
+    """``table`` as an .npz whose arrays and meta.json document may have been tampered with."""
+    arrays = table._arrays() if arrays is None else arrays
+    document = table._meta_document() if document is None else document
+    np.savez(path, **{"meta.json": np.frombuffer(json.dumps(document).encode(), dtype=np.uint8)}, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda doc: doc.pop("metadata"), "lacks its 'metadata' object"),
+    (lambda doc: doc.__setitem__("metadata", None), "'metadata' must be a JSON object, got None"),
+    (lambda doc: doc["metadata"].__setitem__("higher_is_better", "no"), "'higher_is_better' must be true or false"),
+    (lambda doc: doc["metadata"].__setitem__("extra", [1]), "'extra' must be a JSON object"),
+    (lambda doc: doc["metadata"].__setitem__("max_epochs", "27"), "'max_epochs' must be an integer"),
+    (lambda doc: doc["metadata"].__setitem__("name", 7), "'name' must be a string"),
+])
+def test_malformed_metadata_is_named_with_the_file(tmp_path, table, tamper, message):
+    document = table._meta_document()
+    tamper(document)
+    path = _write_npz(tmp_path / "meta.npz", table, document=document)
+    with pytest.raises(BenchmarkFormatError, match=message) as raised:
+        TabularBenchmark.load(path)
+    assert str(path) in str(raised.value)
+
+
+def test_meta_json_that_is_not_an_object_is_named(tmp_path, table):
+    table.save(tmp_path / "t")
+    (tmp_path / "t" / "meta.json").write_text("[1, 2]")
+    with pytest.raises(BenchmarkFormatError, match="meta.json must be a JSON object, got \\[1, 2\\]") as raised:
+        TabularBenchmark.load(tmp_path / "t")
+    assert str(tmp_path / "t") in str(raised.value)
+
+
+def test_fractional_epochs_are_refused(tmp_path, table):
+    arrays = table._arrays()
+    arrays["epochs"] = arrays["epochs"] + 0.5
+    with pytest.raises(BenchmarkFormatError, match="epochs must be whole numbers"):
+        TabularBenchmark.load(_write_npz(tmp_path / "e.npz", table, arrays))
+    with pytest.raises(BenchmarkFormatError, match="epochs must be whole numbers"):
+        TabularBenchmark.from_arrays(["a"], [1.5], np.ones((1, 1)), np.ones((1, 1)), metric="m", higher_is_better=True)
+
+
+def test_a_text_file_is_not_a_table_and_gets_no_pickle_advice(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("architecture,accuracy\nx,91.2\n")
+    with pytest.raises(BenchmarkFormatError, match="is not a pmfnas table") as raised:
+        TabularBenchmark.load(path)
+    assert str(path) in str(raised.value) and "pickle" not in str(raised.value)
+
+
+def _nan_like(array):
+    return np.full_like(array, np.nan)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("seconds", _nan_like, "seconds record no positive cost"),
+    ("seconds", np.zeros_like, "seconds record no positive cost"),
+    ("seconds", lambda a: np.where(np.arange(a.size).reshape(a.shape) == 3, np.inf, a), "found inf"),
+    ("curve.valid", _nan_like, "'valid' holds no finite value"),
+])
+def test_tables_nothing_can_be_searched_on_are_refused_at_load(tmp_path, table, key, value, message):
+    arrays = table._arrays()
+    arrays[key] = value(arrays[key]).astype(arrays[key].dtype)
+    with pytest.raises(BenchmarkFormatError, match=message):
+        TabularBenchmark.load(_write_npz(tmp_path / "t.npz", table, arrays))
+
+
+def test_nan_for_runs_that_failed_or_never_ran_still_loads(tmp_path):
+    # Guard: what real tables record (an architecture never run, a run that diverged) stays valid.
+    valid = np.array([[[1.0, 2.0]], [[np.nan, np.nan]], [[3.0, np.nan]]])
+    seconds = np.array([[[5.0, 5.0]], [[np.nan, np.nan]], [[5.0, 5.0]]])
+    table = TabularBenchmark.from_arrays(["a", "b", "c"], [1, 2], valid, seconds, metric="m",
+                                         higher_is_better=True, failed=[[False], [False], [True]])
+    loaded = TabularBenchmark.load(table.save(tmp_path / "t.npz"))
+    assert loaded.n_repeats.tolist() == [1, 0, 1] and loaded.failed[:, 0].tolist() == [False, False, True]
+
+
+def test_save_refuses_to_replace_a_directory_that_is_not_a_table(tmp_path, table):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a pmfnas table directory .*notes.txt") as raised:
+        table.save(precious)
+    assert str(precious) in str(raised.value)
+    assert [p.name for p in precious.iterdir()] == ["notes.txt"]
+    # A table directory with a foreign file added is not replaced either.
+    table.save(tmp_path / "t")
+    (tmp_path / "t" / "analysis.csv").write_text("mine")
+    with pytest.raises(ValueError, match="analysis.csv"):
+        table.save(tmp_path / "t")
+    assert (tmp_path / "t" / "analysis.csv").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious", "t"]
+
+
+def test_save_refuses_the_current_directory_and_those_above(tmp_path, table, monkeypatch):
+    inner = tmp_path / "a" / "b"
+    inner.mkdir(parents=True)
+    (inner / "keep.txt").write_text("mine")
+    monkeypatch.chdir(inner)
+    for target in (".", "..", str(tmp_path)):
+        with pytest.raises(ValueError, match="current directory or one above it"):
+            table.save(target)
+    assert [p.name for p in inner.iterdir()] == ["keep.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+
+
+def test_save_replaces_its_own_table_directory_and_restores_it_when_that_fails(tmp_path, table, monkeypatch):
+    target = tmp_path / "t"
+    target.mkdir()  # an empty directory holds nothing to lose
+    table.save(target)
+    other = synthetic_table(n_archs=5)
+    other.save(target)
+    assert TabularBenchmark.load(target).arch_ids.tolist() == other.arch_ids.tolist()
+
+    real_replace = os.replace
+
+    def fail_moving_the_new_table_in(src, dst):
+        if str(src).endswith(".tmp"):
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_moving_the_new_table_in)
+    with pytest.raises(OSError, match="disk full"):
+        table.save(target)
+    monkeypatch.undo()
+    assert TabularBenchmark.load(target).arch_ids.tolist() == other.arch_ids.tolist()
+    assert [p.name for p in tmp_path.iterdir()] == ["t"]

@@ -229,3 +229,79 @@ def test_a_bad_shard_is_refused_by_name(shard, tmp_path):
     with pytest.raises(ValueError, match="shard="):
         build_benchmark(tmp_path / "x", ARCHS, shard=shard, **TOY)
     assert not (tmp_path / "x").exists()
+
+
+SMALL_DATA = dict(cost_sample=1, train_size=64, valid_size=64, test_size=64)
+TOY_FLAGS = ["--device", "cpu", "--epochs", "2", "--chunk-size", "2", "--batch-k", "2", "--C", "4", "--N", "1",
+             "--batch-size", "32", "--train-size", "64", "--valid-size", "64", "--test-size", "64", "--cost-sample", "1",
+             "--quiet"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(dataset="foo"), "unknown dataset 'foo'"),
+    (dict(image_size=0), "image_size=0"),
+    (dict(train_size=0), "train_size=0"),
+    (dict(valid_size=-1), "valid_size=-1"),
+    (dict(max_chunks=0), "max_chunks=0"),
+    (dict(max_chunks=-1), "max_chunks=-1"),
+    (dict(time_budget_s=-5.0), "time_budget_s=-5.0"),
+])
+def test_bad_build_arguments_are_refused_before_anything_is_written(tmp_path, bad, message):
+    # Anything written first (the manifest records the settings) would make the corrected rerun a clash.
+    with pytest.raises(ValueError, match=message):
+        build_benchmark(tmp_path / "x", ARCHS[:2], **{**TOY, **SMALL_DATA, **bad})
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("option", [["--max-chunks", "0"], ["--max-chunks", "-1"], ["--time-budget", "-5"]])
+def test_build_command_names_a_non_positive_limit(tmp_path, capsys, option):
+    from harness.cli import main
+
+    out = tmp_path / "x"
+    assert main(["benchmark", "build", "--out", str(out), "--archs-file", str(_archs_file(tmp_path)), *TOY_FLAGS,
+                 *option]) == 2
+    assert f"argument {option[0]}: '{option[1]}' must be a positive" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_build_command_checks_the_merge_destination_before_building(tmp_path, capsys):
+    from harness.cli import main
+
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    out = tmp_path / "x"
+    assert main(["benchmark", "build", "--out", str(out), "--archs-file", str(_archs_file(tmp_path)), *TOY_FLAGS,
+                 "--merge", str(precious)]) == 2
+    assert "not a pmfnas table directory" in capsys.readouterr().err
+    assert not out.exists() and [p.name for p in precious.iterdir()] == ["notes.txt"]
+
+
+def test_record_checks_its_output_directory_before_training(tmp_path):
+    from benchmarks.training.commands import record
+
+    class MustNotTrain:
+        max_epochs = 2
+
+        def evaluate(self, arch, epochs):
+            raise AssertionError("trained before the output directory was checked")
+
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a pmfnas table directory"):
+        record(MustNotTrain(), ARCHS[:1], out=precious, progress=None)
+    assert [p.name for p in precious.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("fidelities, bad", [("a,b", "a"), ("1,1.5,12", "1.5"), ("0,12", "0")])
+def test_bad_fidelities_name_the_option(fidelities, bad):
+    import argparse
+
+    from benchmarks.training.commands import add_trainer_arguments, trainer_from_args
+
+    parser = argparse.ArgumentParser()
+    add_trainer_arguments(parser)
+    args = parser.parse_args(["--fidelities", fidelities, "--device", "cpu"])
+    with pytest.raises(ValueError, match=f"--fidelities '{fidelities}': '{bad}' is not a positive whole epoch"):
+        trainer_from_args(args)

@@ -145,7 +145,10 @@ def _load_nb201(path: Path) -> Any:
         # refusal falls back to a full load, as the official API intended; corrupt data is reported as such.
         message = str(error).lower()
         if "weights only load failed" not in message or "unsupported global" not in message:
-            raise
+            # torch's own text advises weights_only=False, which is no cure for a file that is not a pickle.
+            raise BenchmarkFormatError(f"cannot read official benchmark file {str(path)!r} as NAS-Bench-201 (.pth): "
+                                       "torch cannot unpickle it (corrupt or truncated download, or not that "
+                                       "format?)") from None
     warnings.warn(f"{path.name}: torch's weights-only loader refused the file; loading it as a full pickle "
                   "(as the official API did before torch 2.6). Only do this with files you trust.",
                   stacklevel=3)

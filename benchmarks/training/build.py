@@ -79,6 +79,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import numbers
 import os
 import platform
 import re
@@ -93,7 +94,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from benchmarks.spaces.nb201 import OPS, NB201Space
-from benchmarks.tabular import BenchmarkFormatError, BenchmarkMetadata, TabularBenchmark
+from benchmarks.tabular import BenchmarkFormatError, BenchmarkMetadata, TabularBenchmark, check_table_destination
 from benchmarks.files import atomic_write
 
 __all__ = ["build_benchmark", "sample_canonical", "merge_chunks", "chunk_path", "read_manifest", "nb201_flops", "nb201_params",
@@ -399,6 +400,20 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
                          ("cost_epochs", cost_epochs), ("epochs", epochs)):
         if isinstance(value, bool) or int(value) != value or value < 1:
             raise ValueError(f"{label}={value!r} must be a positive int")
+    if max_chunks is not None and (isinstance(max_chunks, bool) or int(max_chunks) != max_chunks or max_chunks < 1):
+        raise ValueError(f"max_chunks={max_chunks!r} must be a positive int or None")
+    if time_budget_s is not None and (isinstance(time_budget_s, bool) or not isinstance(time_budget_s, numbers.Real)
+                                      or not 0 < time_budget_s < math.inf):
+        raise ValueError(f"time_budget_s={time_budget_s!r} must be a positive number of seconds or None")
+    if data is None:
+        # Checked before the manifest is written: it records these settings, and a rerun with corrected
+        # ones would otherwise be refused as "built with other settings".
+        from benchmarks.training.data import DATASETS, resized_spec, canonical_name
+
+        resized_spec(DATASETS[canonical_name(dataset)], image_size)  # the loader's own rule for image_size
+        for label, value in (("train_size", train_size), ("valid_size", valid_size), ("test_size", test_size)):
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+                raise ValueError(f"{label}={value!r} must be a positive int or None")
     if cost_features not in COST_MODELS:
         raise ValueError(f"cost_features={cost_features!r} must be one of {COST_MODELS}")
     shard_index, shard_count = _check_shard(shard)
@@ -858,8 +873,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what the cost sample is timed with: wall (TrainerOracle's charged seconds; default) or "
                              "process (CPU seconds of this process: one cell alone on a CPU shared with other jobs; "
                              "use with one torch thread)")
-    parser.add_argument("--max-chunks", type=int, default=None, help="build at most this many new chunks, then stop")
-    parser.add_argument("--time-budget", type=float, default=None, help="seconds; start no chunk that would not end in time")
+    parser.add_argument("--max-chunks", type=_positive(int), default=None,
+                        help="build at most this many new chunks, then stop")
+    parser.add_argument("--time-budget", type=_positive(float), default=None,
+                        help="seconds; start no chunk that would not end in time")
     parser.add_argument("--shard", type=_parse_shard, default=None, metavar="I/N",
                         help="build only the chunks whose index is I modulo N, so that N processes can build one "
                              "--out directory together (e.g. --shard 0/2 and --shard 1/2 on two cores)")
@@ -869,6 +886,19 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     from benchmarks.training.commands import add_path_arguments
 
     add_path_arguments(parser)
+
+
+def _positive(kind: type) -> Callable[[str], int | float]:
+    """An argparse ``type`` reading a positive finite ``kind`` (argparse names the option in its error)."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not 0 < value < math.inf:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a positive {'whole ' if kind is int else ''}number")
+        return value
+    return parse
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -890,6 +920,8 @@ def build_command(args: argparse.Namespace) -> int:
     if args.archs_file:
         text = Path(args.archs_file).read_text()
         archs = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if args.merge:
+        check_table_destination(args.merge)  # before the build, which may take hours, not after it
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     summary = build_benchmark(
         args.out, archs, epochs=args.epochs, chunk_size=args.chunk_size, batch_k=args.batch_k, device=args.device,

@@ -8,12 +8,14 @@ Searches themselves have one entry point, the harness (``harness.cli``, ``harnes
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from benchmarks.tabular import check_table_destination
 # The options parse without torch (the CLI then says that real training needs the train extra);
 # the trainer, which imports torch, is imported only to train.
 from benchmarks.training.config import COMPILE_MODES, SPACES, TRAINER_CHOICES, TrainConfig
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
     from benchmarks.tabular import TabularBenchmark
     from benchmarks.training.trainer import TrainerOracle
 
-__all__ = ["add_trainer_arguments", "add_path_arguments", "trainer_from_args", "resolved_trainer", "record"]
+__all__ = ["add_trainer_arguments", "add_path_arguments", "parse_fidelities", "trainer_from_args", "resolved_trainer",
+           "record"]
 
 
 def add_path_arguments(parser: argparse.ArgumentParser, default: str = "auto") -> None:
@@ -82,13 +85,28 @@ def add_trainer_arguments(parser: argparse.ArgumentParser, dataset_flag: str = "
     add_path_arguments(parser)
 
 
+def parse_fidelities(text: str | None) -> list[int] | None:
+    """The epochs of ``--fidelities`` (None when not given); ValueError naming the option and the bad entry."""
+    if not text:
+        return None
+    epochs = []
+    for part in (part.strip() for part in str(text).split(",")):
+        if not part:
+            continue
+        if not re.fullmatch(r"[0-9]+", part) or int(part) < 1:
+            raise ValueError(f"--fidelities {text!r}: {part!r} is not a positive whole epoch; "
+                             "give comma-separated epochs, e.g. 1,3,12")
+        epochs.append(int(part))
+    return epochs
+
+
 def trainer_from_args(args: argparse.Namespace) -> TrainerOracle:
     import torch
 
     from benchmarks.training.trainer import TrainerOracle
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    fidelities = None if not args.fidelities else [int(x) for x in str(args.fidelities).split(",") if x.strip()]
+    fidelities = parse_fidelities(args.fidelities)
     oracle = TrainerOracle(
         TrainConfig(dataset=args.dataset, data_root=args.data_root, space=args.space, C=args.C, N=args.N,
                     nb101_stem_channels=args.nb101_stem_channels, nb101_stacks=args.nb101_stacks,
@@ -105,6 +123,8 @@ def trainer_from_args(args: argparse.Namespace) -> TrainerOracle:
 def record(oracle: TrainerOracle, archs: Sequence[str], out: str | Path | None = None, name: str = "recorded",
            epochs: int | None = None, progress: Callable[[str], None] | None = print) -> TabularBenchmark:
     """Train each architecture to ``epochs`` (default the maximum), then return (and save) the table."""
+    if out is not None:
+        check_table_destination(out)  # before the training, not after it
     epochs = oracle.max_epochs if epochs is None else epochs
     for i, arch in enumerate(archs):
         evaluation = oracle.evaluate(arch, epochs)

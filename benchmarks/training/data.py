@@ -53,7 +53,8 @@ import numpy as np
 import torch
 
 __all__ = ["DATASETS", "DEFAULT_ROOTS", "DatasetSpec", "DataSplits", "read_idx", "load_arrays", "load_dataset",
-           "synthetic_splits", "split_indices", "resize_images", "draw_augmentation", "augment", "make_batch"]
+           "synthetic_splits", "split_indices", "resized_spec", "resize_images", "draw_augmentation", "augment",
+           "make_batch"]
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split_seed
     ``image_size``: down-sample every image to that many pixels a side (see the module docstring).
     """
     name = canonical_name(name)
-    spec = _resized_spec(DATASETS[name], image_size)
+    spec = resized_spec(DATASETS[name], image_size)
     train_x, train_y, test_x, test_y = load_arrays(name, root, download)
     tr, va = split_indices(len(train_y), split_seed)
     tr = tr[: _take(train_size, "train_size", len(tr))]
@@ -296,7 +297,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split_seed
                       tensor(test_x[:nt]), tensor(test_y[:nt]), split_seed, used_root)
 
 
-def _resized_spec(spec: DatasetSpec, image_size: int | None) -> DatasetSpec:
+def resized_spec(spec: DatasetSpec, image_size: int | None) -> DatasetSpec:
+    """``spec`` at ``image_size`` pixels a side (None: its own); ValueError unless 4 <= size <= its own."""
     if image_size is None or image_size == spec.size:
         return spec
     if isinstance(image_size, bool) or not isinstance(image_size, int) or not 4 <= image_size <= spec.size:
@@ -369,7 +371,7 @@ def synthetic_splits(n_train: int, n_valid: int, n_test: int, *, like: str = "ci
                      device: str | torch.device = "cpu", image_size: int | None = None) -> DataSplits:
     """Random uint8 images and labels shaped like ``like`` (for throughput checks and smoke tests only),
     ``image_size`` pixels a side when given (as :func:`load_dataset` would down-sample them)."""
-    spec = _resized_spec(DATASETS[canonical_name(like)], image_size)
+    spec = resized_spec(DATASETS[canonical_name(like)], image_size)
     generator = torch.Generator().manual_seed(seed)
 
     def part(n):
