@@ -224,3 +224,10 @@ def test_save_replaces_its_own_table_directory_and_restores_it_when_that_fails(t
     monkeypatch.undo()
     assert TabularBenchmark.load(target).arch_ids.tolist() == other.arch_ids.tolist()
     assert [p.name for p in tmp_path.iterdir()] == ["t"]
+
+
+def test_a_table_directory_is_readable_by_everyone_like_its_files(tmp_path, table):
+    # The temporary directory it is written in is private (mkdtemp): the saved table must not be.
+    saved = table.save(tmp_path / "shared")
+    assert saved.stat().st_mode & 0o755 == 0o755
+    assert all(entry.stat().st_mode & 0o044 == 0o044 for entry in saved.iterdir())
