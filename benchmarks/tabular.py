@@ -92,6 +92,17 @@ def check_table_destination(path: str | os.PathLike) -> Path:
                      "give a new path, or remove it yourself")
 
 
+def check_searchable(table: "TabularBenchmark") -> None:
+    """BenchmarkFormatError unless some architecture has a finite ``valid`` value to search for.
+
+    A table of runs that all failed is a valid recording (``pmfnas record`` of a diverging network), but
+    nothing can be searched or evaluated on it; the harness refuses it before writing anything.
+    """
+    if not np.any(np.isfinite(table.curves["valid"])):
+        raise BenchmarkFormatError(f"{table.metadata.name}: curve 'valid' holds no finite value for any "
+                                   "architecture (every run failed or none was recorded): there is nothing to search")
+
+
 @dataclass(frozen=True)
 class BenchmarkMetadata:
     """What a table is: where it came from, what it measures and in which direction."""
@@ -245,9 +256,6 @@ class TabularBenchmark:
         if not np.any(self.seconds > 0):
             raise BenchmarkFormatError("seconds record no positive cost for any architecture (all NaN or zero): "
                                        "a table needs what its epochs cost")
-        if not np.any(np.isfinite(self.curves["valid"])):
-            raise BenchmarkFormatError("curve 'valid' holds no finite value for any architecture: "
-                                       "there is nothing to search")
 
     # ----------------------------------------------------------------- queries
     def __len__(self) -> int:

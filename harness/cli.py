@@ -276,10 +276,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.benchmark is not None:
         from benchmarks.oracle import TabularOracle
         from benchmarks.registry import load_benchmark, space_for
+        from benchmarks.tabular import check_searchable
 
         from harness.comparison import resolve_budget
 
         table = load_benchmark(args.benchmark)
+        check_searchable(table)
         budget = resolve_budget(table, budget, args.budget_evals)
         oracle_rng, rng = search_streams(args.seed)
         oracle = TabularOracle(table, space_for(table), oracle_rng)

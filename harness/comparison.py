@@ -33,7 +33,7 @@ import pandas as pd
 from benchmarks.files import atomic_write
 from benchmarks.oracle import TabularOracle
 from benchmarks.registry import load_benchmark, space_for
-from benchmarks.tabular import TabularBenchmark
+from benchmarks.tabular import TabularBenchmark, check_searchable
 from harness.metrics import GroundTruth
 from harness.parent_watch import die_with_parent
 from harness.preflight import check_output_dir
@@ -298,6 +298,7 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
     if out is not None:
         out = check_output_dir(out)
     table = _table(benchmark)
+    check_searchable(table)
     budget = resolve_budget(table, budget, budget_evals)
     warning = single_fidelity_warning(table, names)
     if warning:

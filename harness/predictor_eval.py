@@ -22,7 +22,7 @@ from scipy import stats
 from benchmarks.files import atomic_output, atomic_write
 from benchmarks.oracle import TabularOracle
 from benchmarks.registry import load_benchmark, space_for
-from benchmarks.tabular import TabularBenchmark
+from benchmarks.tabular import TabularBenchmark, check_searchable
 from search.base import Problem
 from search.predictor import (LastValuePredictor, LearningCurvePredictor, PartialCurve, PowerLawPredictor,
                               spread_epochs, training_set)
@@ -42,6 +42,7 @@ def evaluate_predictors(benchmark: str | TabularBenchmark, fractions: Sequence[f
     """
     table = benchmark if isinstance(benchmark, TabularBenchmark) else load_benchmark(benchmark)
     name = table.metadata.name if isinstance(benchmark, TabularBenchmark) else benchmark
+    check_searchable(table)
     if table.epochs.size < 2:
         raise ValueError(f"benchmark {name!r} has {table.epochs.size} fidelity; predictor-eval needs learning curves")
     if not all(0 < f < 1 for f in fractions):

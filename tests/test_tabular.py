@@ -155,7 +155,6 @@ def _nan_like(array):
     ("seconds", _nan_like, "seconds record no positive cost"),
     ("seconds", np.zeros_like, "seconds record no positive cost"),
     ("seconds", lambda a: np.where(np.arange(a.size).reshape(a.shape) == 3, np.inf, a), "found inf"),
-    ("curve.valid", _nan_like, "'valid' holds no finite value"),
 ])
 def test_tables_nothing_can_be_searched_on_are_refused_at_load(tmp_path, table, key, value, message):
     arrays = table._arrays()
@@ -231,3 +230,18 @@ def test_a_table_directory_is_readable_by_everyone_like_its_files(tmp_path, tabl
     saved = table.save(tmp_path / "shared")
     assert saved.stat().st_mode & 0o755 == 0o755
     assert all(entry.stat().st_mode & 0o044 == 0o044 for entry in saved.iterdir())
+
+
+def test_a_table_whose_runs_all_failed_loads_but_the_harness_will_not_search_it(tmp_path, table, capsys):
+    from harness.cli import main
+
+    arrays = table._arrays()
+    arrays["curve.valid"] = _nan_like(arrays["curve.valid"])
+    path = _write_npz(tmp_path / "t.npz", table, arrays)
+    TabularBenchmark.load(path)  # a recording of runs that all diverged is still a recording
+    for argv in (["compare", "--benchmark", str(path), "--methods", "random", "--out", str(tmp_path / "o")],
+                 ["search", "--benchmark", str(path), "--budget-evals", "3", "--journal", str(tmp_path / "j")],
+                 ["predictor-eval", "--benchmark", str(path), "--out", str(tmp_path / "p")]):
+        assert main(argv) == 2, argv
+        assert "'valid' holds no finite value for any architecture" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.npz"]
