@@ -162,13 +162,14 @@ def run_one(spec: RunSpec) -> dict:
 
 
 def _parse_methods(methods: Iterable[str]) -> list[str]:
+    from search.registry import unloadable_searchers
+
     names = _expand_peers([m.strip() for m in methods if m.strip()])
     known = known_methods()
     unknown = [m for m in names if m not in known]
-    from search.registry import unloadable_searchers
     broken = unloadable_searchers()
     for name in unknown:
-        if name in broken:
+        if name in broken:  # a plug-in that is installed but cannot load: its own error says more than "unknown"
             raise ValueError(broken[name])
     if unknown or not names:
         raise ValueError(f"unknown method(s) {unknown or names}; known: {', '.join(known)}")
@@ -279,6 +280,9 @@ def compare(benchmark: str, methods: Sequence[str], budget: float | None = None,
             processes: int | None = None, progress: bool = False, budget_evals: float | None = None,
             ray: str | None = None) -> pd.DataFrame:
     """Run every method for every seed on ``benchmark`` and return the runs.csv table.
+
+    ``methods``: names, or one string of comma-separated names as on the command line. ``seeds``: a count
+    N (seeds 0..N-1) or a list of distinct non-negative seeds.
 
     ``budget`` is in simulated seconds, or ``budget_evals`` in full evaluations (N × the median cost of one
     full evaluation); default :func:`default_budget`. With ``out``, writes settings.json, runs.csv,
