@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 import sys
 import warnings
 from typing import Callable, Sequence
 
+from benchmarks.argtypes import positive_int, positive_number
 from benchmarks.registry import benchmark_names, load_benchmark
 from benchmarks.spaces.base import ArchitectureError
 from benchmarks.tabular import BenchmarkFormatError
@@ -44,26 +44,6 @@ class Parser(argparse.ArgumentParser):
         for action, make_help in self._late_help:
             action.help = make_help()
         return super().format_help()
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
-    return value
 
 
 def _cmd_benchmark_info(args: argparse.Namespace) -> int:

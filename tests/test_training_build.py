@@ -244,6 +244,10 @@ TOY_FLAGS = ["--device", "cpu", "--epochs", "2", "--chunk-size", "2", "--batch-k
     (dict(valid_size=-1), "valid_size=-1"),
     (dict(max_chunks=0), "max_chunks=0"),
     (dict(max_chunks=-1), "max_chunks=-1"),
+    (dict(max_chunks=2.5), "max_chunks=2.5"),
+    (dict(chunk_size="2"), "chunk_size='2' must be a positive int"),
+    (dict(epochs=None), "epochs=None must be a positive int"),
+    (dict(test_size=float("nan")), "test_size=nan"),
     (dict(time_budget_s=-5.0), "time_budget_s=-5.0"),
 ])
 def test_bad_build_arguments_are_refused_before_anything_is_written(tmp_path, bad, message):
@@ -253,14 +257,18 @@ def test_bad_build_arguments_are_refused_before_anything_is_written(tmp_path, ba
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("option", [["--max-chunks", "0"], ["--max-chunks", "-1"], ["--time-budget", "-5"]])
-def test_build_command_names_a_non_positive_limit(tmp_path, capsys, option):
+@pytest.mark.parametrize("option, rule", [(["--max-chunks", "0"], "must be at least 1, got 0"),
+                                          (["--max-chunks", "-1"], "must be at least 1, got -1"),
+                                          (["--max-chunks", "2.5"], "'2.5' is not a whole number"),
+                                          (["--time-budget", "-5"], "must be a finite number above 0, got -5"),
+                                          (["--time-budget", "inf"], "must be a finite number above 0, got inf")])
+def test_build_command_names_a_non_positive_limit(tmp_path, capsys, option, rule):
     from harness.cli import main
 
     out = tmp_path / "x"
     assert main(["benchmark", "build", "--out", str(out), "--archs-file", str(_archs_file(tmp_path)), *TOY_FLAGS,
                  *option]) == 2
-    assert f"argument {option[0]}: '{option[1]}' must be a positive" in capsys.readouterr().err
+    assert f"argument {option[0]}: {rule}" in capsys.readouterr().err
     assert not out.exists()
 
 

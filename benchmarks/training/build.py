@@ -93,6 +93,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from benchmarks.argtypes import positive_int, positive_number
 from benchmarks.spaces.nb201 import OPS, NB201Space
 from benchmarks.tabular import BenchmarkFormatError, BenchmarkMetadata, TabularBenchmark, check_table_destination
 from benchmarks.files import atomic_write
@@ -398,9 +399,9 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     archs, source = _resolve_archs(archs, sample, sample_seed)
     for label, value in (("chunk_size", chunk_size), ("batch_k", batch_k), ("cost_sample", cost_sample),
                          ("cost_epochs", cost_epochs), ("epochs", epochs)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
+        if not _is_positive_whole(value):
             raise ValueError(f"{label}={value!r} must be a positive int")
-    if max_chunks is not None and (isinstance(max_chunks, bool) or int(max_chunks) != max_chunks or max_chunks < 1):
+    if max_chunks is not None and not _is_positive_whole(max_chunks):
         raise ValueError(f"max_chunks={max_chunks!r} must be a positive int or None")
     if time_budget_s is not None and (isinstance(time_budget_s, bool) or not isinstance(time_budget_s, numbers.Real)
                                       or not 0 < time_budget_s < math.inf):
@@ -412,7 +413,7 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
 
         resized_spec(DATASETS[canonical_name(dataset)], image_size)  # the loader's own rule for image_size
         for label, value in (("train_size", train_size), ("valid_size", valid_size), ("test_size", test_size)):
-            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+            if value is not None and not _is_positive_whole(value):
                 raise ValueError(f"{label}={value!r} must be a positive int or None")
     if cost_features not in COST_MODELS:
         raise ValueError(f"cost_features={cost_features!r} must be one of {COST_MODELS}")
@@ -559,6 +560,12 @@ def build_benchmark(out_dir: str | os.PathLike, archs: Sequence[str] | None = No
     return {"out_dir": str(out_dir), "built": built, "skipped": skipped, "n_chunks": n_chunks,
             "complete": present == n_chunks, "stopped": stopped, "seconds": time.perf_counter() - started,
             "manifest": manifest}
+
+
+def _is_positive_whole(value: object) -> bool:
+    """Whether ``value`` is a whole number of at least 1 (3, 3.0, numpy.int64(3); not True, "3" or None)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+            and value == math.floor(value) and value >= 1)
 
 
 def _check_shard(shard) -> tuple[int, int]:
@@ -873,9 +880,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what the cost sample is timed with: wall (TrainerOracle's charged seconds; default) or "
                              "process (CPU seconds of this process: one cell alone on a CPU shared with other jobs; "
                              "use with one torch thread)")
-    parser.add_argument("--max-chunks", type=_positive(int), default=None,
+    parser.add_argument("--max-chunks", type=positive_int, default=None,
                         help="build at most this many new chunks, then stop")
-    parser.add_argument("--time-budget", type=_positive(float), default=None,
+    parser.add_argument("--time-budget", type=positive_number, default=None,
                         help="seconds; start no chunk that would not end in time")
     parser.add_argument("--shard", type=_parse_shard, default=None, metavar="I/N",
                         help="build only the chunks whose index is I modulo N, so that N processes can build one "
@@ -886,19 +893,6 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     from benchmarks.training.commands import add_path_arguments
 
     add_path_arguments(parser)
-
-
-def _positive(kind: type) -> Callable[[str], int | float]:
-    """An argparse ``type`` reading a positive finite ``kind`` (argparse names the option in its error)."""
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not 0 < value < math.inf:
-            raise argparse.ArgumentTypeError(f"{text!r} must be a positive {'whole ' if kind is int else ''}number")
-        return value
-    return parse
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
