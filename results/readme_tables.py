@@ -2,7 +2,8 @@
 typed by hand): the project's methods per benchmark, budget and workers, and PMF-NAS against every peer.
 
 Usage (from the repository root, after ``bash results/make_all.sh``):
-    python results/readme_tables.py [project|peers]
+    python results/readme_tables.py [project|peers] [--write]
+prints the table, or with ``--write`` puts it in place of the README's table with the same header.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from benchmarks.files import atomic_write
 from harness.statistics import final_regrets, paired_tests
 
 RESULTS = Path(__file__).resolve().parent
@@ -103,12 +105,36 @@ def peers_table() -> list[str]:
     return lines
 
 
+def replace_table(text: str, table: list[str]) -> str:
+    """``text`` (a Markdown document) with its one table headed ``table[0]`` replaced by ``table``."""
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line == table[0]]
+    if len(starts) != 1:
+        raise ValueError(f"the document has {len(starts)} tables headed {table[0]!r}; expected exactly one")
+    end = starts[0]
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join(lines[:starts[0]] + table + lines[end:])
+
+
 def main(argv: list[str]) -> int:
-    which = argv[0] if argv else "project"
-    if which not in ("project", "peers"):
-        print(f"readme_tables.py: unknown table {which!r} (project or peers)", file=sys.stderr)
+    write = "--write" in argv
+    rest = [a for a in argv if a != "--write"]
+    which = rest[0] if rest else "project"
+    if which not in ("project", "peers") or len(rest) > 1:
+        print(f"readme_tables.py: unknown arguments {rest!r} (project or peers, and --write)", file=sys.stderr)
         return 2
-    print("\n".join(project_table() if which == "project" else peers_table()))
+    table = project_table() if which == "project" else peers_table()
+    if not write:
+        print("\n".join(table))
+        return 0
+    readme = RESULTS.parent / "README.md"
+    try:
+        updated = replace_table(readme.read_text(encoding="utf-8"), table)
+    except ValueError as error:
+        print(f"readme_tables.py: {readme}: {error}", file=sys.stderr)
+        return 1
+    atomic_write(readme, updated)
     return 0
 
 

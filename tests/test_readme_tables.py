@@ -34,3 +34,12 @@ def test_the_readme_table_is_recomputed_from_the_committed_runs(which):
     computed = tables.project_table() if which == "project" else tables.peers_table()
     assert len(computed) > 2, "no committed result folder was found"
     assert _readme_table(computed[0]) == computed
+
+
+def test_write_replaces_only_the_table_with_that_header():
+    tables = _load_tables_module()
+    document = "intro\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\nafter\n\n| c |\n|---|\n| 9 |\n"
+    updated = tables.replace_table(document, ["| a | b |", "|---|---|", "| 5 | 6 |"])
+    assert updated == "intro\n| a | b |\n|---|---|\n| 5 | 6 |\nafter\n\n| c |\n|---|\n| 9 |\n"
+    with pytest.raises(ValueError, match=r"0 tables headed '\| x \|'"):
+        tables.replace_table(document, ["| x |", "|---|"])
