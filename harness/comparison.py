@@ -164,15 +164,18 @@ def run_one(spec: RunSpec) -> dict:
 def _parse_methods(methods: Iterable[str]) -> list[str]:
     from search.registry import unloadable_searchers
 
+    methods = list(methods)
     names = _expand_peers([m.strip() for m in methods if m.strip()])
     known = known_methods()
+    if not names:
+        raise ValueError(f"methods {methods!r} name no method; known: {', '.join(known)}")
     unknown = [m for m in names if m not in known]
     broken = unloadable_searchers()
     for name in unknown:
         if name in broken:  # a plug-in that is installed but cannot load: its own error says more than "unknown"
             raise ValueError(broken[name])
-    if unknown or not names:
-        raise ValueError(f"unknown method(s) {unknown or names}; known: {', '.join(known)}")
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(known)}")
     if len(set(names)) != len(names):
         raise ValueError(f"methods {names} name a method twice")
     return names

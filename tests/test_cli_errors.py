@@ -68,6 +68,9 @@ CASES = {
         "argument --processes: must be at least 1, got 0"),
     "compare seeds 0": (["compare", "--benchmark", "{table}", "--seeds", "0", "--out", "{tmp}/o"], "--seeds"),
     "compare workers 0": (["compare", "--benchmark", "{table}", "--workers", "0", "--out", "{tmp}/o"], "--workers"),
+    "compare no method": (
+        ["compare", "--benchmark", "{table}", "--methods", " , ", "--out", "{tmp}/o"],
+        "methods [' ', ' '] name no method"),
     "compare unknown method": (
         ["compare", "--benchmark", "{table}", "--methods", "random,bohb", "--out", "{tmp}/o"], "unknown method"),
     "compare abbreviated option": (
