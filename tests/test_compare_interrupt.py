@@ -49,12 +49,13 @@ def _wait_for(condition, timeout: float, what: str):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def _start(tmp_path: Path, budget_evals: int, seeds: int) -> tuple[subprocess.Popen, Path, list[str]]:
+def _start(tmp_path: Path, budget_evals: int, seeds: int, n_archs: int = 80,
+           methods: str = "pmfnas,asha") -> tuple[subprocess.Popen, Path, list[str]]:
     """A comparison with two worker processes, in its own session (as a shell job would be)."""
     table = tmp_path / "t.npz"
-    synthetic_table(n_archs=80, n_epochs=27).save(table)
+    synthetic_table(n_archs=n_archs, n_epochs=27).save(table)
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "harness.cli", "compare", "--benchmark", str(table), "--methods", "pmfnas,asha",
+    argv = [sys.executable, "-m", "harness.cli", "compare", "--benchmark", str(table), "--methods", methods,
             "--budget-evals", str(budget_evals), "--seeds", str(seeds), "--processes", "2", "--out", str(out), "--quiet"]
     process = subprocess.Popen(argv, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -76,8 +77,10 @@ def started():
 
 
 def test_kill_9_leaves_no_orphaned_worker(tmp_path, started):
-    # Runs long enough (seconds each) that a worker left alone would still be busy after the deadline below.
-    process, out, _ = _start(tmp_path, budget_evals=400, seeds=4)
+    # Every run long enough (about 10 s on a 2-core machine: PMF-NAS's predictor over 3,000 full evaluations)
+    # that a worker left alone would still be busy after the deadline below, and the comparison far from done
+    # when it is killed. On the 80-cell table runs took 0.35 s and the comparison could end before the kill.
+    process, out, _ = _start(tmp_path, budget_evals=3000, seeds=4, n_archs=4000, methods="pmfnas")
     started.append(process)
     workers = _wait_for(lambda: len(_children(process.pid)) == 2 and _children(process.pid), 120, "two workers")
     time.sleep(1.0)  # both are inside a run now
