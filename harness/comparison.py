@@ -366,9 +366,10 @@ def _run_all(specs: Sequence[RunSpec], results: dict, run_dir: Path | None, proc
     todo = [spec for spec in specs if (spec.method, spec.seed) not in results]
 
     def keep(spec: RunSpec, outcome: dict) -> None:
-        results[(spec.method, spec.seed)] = outcome
+        # Saved before it counts: a Ctrl-C inside the write must not report a run as kept that is not on disk.
         if run_dir is not None:
             atomic_write(run_dir / spec.filename, json.dumps(outcome, sort_keys=True))
+        results[(spec.method, spec.seed)] = outcome
         if bar is not None:
             bar.update(1)
 
@@ -398,7 +399,10 @@ def _run_all(specs: Sequence[RunSpec], results: dict, run_dir: Path | None, proc
                 for index, outcome in pool.imap_unordered(_run_numbered, list(enumerate(todo))):
                     keep(todo[index], outcome)
     except KeyboardInterrupt:
-        raise ComparisonInterrupted(len(results), len(specs)) from None
+        # Counted on disk: a Ctrl-C between a record's rename and its entry in ``results`` still kept it.
+        kept = (sum((run_dir / spec.filename).exists() for spec in specs) if run_dir is not None
+                else len(results))
+        raise ComparisonInterrupted(kept, len(specs)) from None
     finally:
         if bar is not None:
             bar.close()

@@ -2,6 +2,7 @@ import json
 import re
 import time
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -48,6 +49,34 @@ def test_resume_finishes_only_missing_runs(tmp_path, table_path):
     pd.testing.assert_frame_equal(resumed, full)
     with pytest.raises(ValueError, match="already holds runs; pass --resume"):
         compare(table_path, ["random"], budget=2000, seeds=4, out=out, processes=1)
+
+
+@pytest.mark.parametrize("interrupt_after_rename", [False, True])
+def test_ctrl_c_during_a_record_write_reports_what_is_on_disk(tmp_path, table_path, monkeypatch,
+                                                              interrupt_after_rename):
+    # Ctrl-C lands while the second run's record is written: before its rename (the record is lost) or just
+    # after it (the record is whole). Either way the message's count is the records a --resume will find.
+    import harness.comparison as comparison
+
+    real_write, calls = comparison.atomic_write, []
+
+    def write_then_maybe_interrupt(path, data):
+        is_second_record = Path(path).parent.name == "runs" and len(calls) == 1
+        if Path(path).parent.name == "runs":
+            calls.append(path)
+        if is_second_record and not interrupt_after_rename:
+            raise KeyboardInterrupt
+        real_write(path, data)
+        if is_second_record:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(comparison, "atomic_write", write_then_maybe_interrupt)
+    with pytest.raises(comparison.ComparisonInterrupted) as interrupted:
+        compare(table_path, ["random"], budget=2000, seeds=4, out=out, processes=1)
+    on_disk = [p.name for p in (out / "runs").iterdir()]
+    assert interrupted.value.kept == len(on_disk) == (2 if interrupt_after_rename else 1)
+    assert all(not name.startswith(".") for name in on_disk)
 
 
 @pytest.mark.parametrize("change, named", [
