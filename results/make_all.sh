@@ -6,7 +6,7 @@
 #   peers-neps  NePS's methods (also in the `peers` extra), into folders of their own: results/B/peers-neps*
 #   peers-smac  SMAC3's Hyperband (30-60 s per run), the issue's 30 seeds, into results/B/peers-smac*
 #   peers-gp    syne-tune's Gaussian-process schedulers (Hyper-Tune, MOBSTER, DyHPO: 0.5-4 min per run at 10
-#               full evaluations; at 30 Hyper-Tune 2-7, MOBSTER ~2, DyHPO 1.5-14), 30 seeds, one folder per
+#               full evaluations; at 30 Hyper-Tune 2-7, MOBSTER ~2, DyHPO 1.5-15), 30 seeds, one folder per
 #               method: results/B/peers-M*
 #   summary     results/SUMMARY.md from every compare folder present (the project's and the peers')
 set -euo pipefail
