@@ -61,13 +61,13 @@ def test_ctrl_c_during_a_record_write_reports_what_is_on_disk(tmp_path, table_pa
     real_write, calls = comparison.atomic_write, []
 
     def write_then_maybe_interrupt(path, data):
-        is_second_record = Path(path).parent.name == "runs" and len(calls) == 1
-        if Path(path).parent.name == "runs":
-            calls.append(path)
-        if is_second_record and not interrupt_after_rename:
+        if Path(path).parent.name != "runs":
+            return real_write(path, data)
+        calls.append(path)
+        if len(calls) == 2 and not interrupt_after_rename:
             raise KeyboardInterrupt
         real_write(path, data)
-        if is_second_record:
+        if len(calls) == 2:
             raise KeyboardInterrupt
 
     out = tmp_path / "out"
