@@ -81,7 +81,7 @@ def test_a_real_cpu_search_returns_within_an_epoch_of_its_deadline(tmp_path, pro
     from search.base import Problem
     from search.registry import make_searcher
 
-    # 400 epochs: a toy epoch takes about 0.06 s on an idle 2-core CPU, so a job outlasts the 3 s budget many
+    # 400 epochs: a toy epoch takes about 0.07 s on an idle 2-core CPU, so a job outlasts the 3 s budget many
     # times over (with 40, two jobs finished inside it in a CI run).
     oracle = trainer_from_args(parse(TOY + ["--epochs", "400", "--checkpoint-dir", str(tmp_path)]))
     if processes:
